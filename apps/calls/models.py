@@ -1,0 +1,95 @@
+import uuid
+from decimal import Decimal
+
+from django.db import models
+
+from apps.jobs.models import Job
+
+
+class CallStatus(models.TextChoices):
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+
+
+class Call(models.Model):
+    """One chat.completions call an agent made: what it sent, what it got, and what it cost."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="calls")
+    # The idempotency key: "id:<client id>" when the client gave one, else a hash of the record.
+    dedupe_key = models.CharField(max_length=300)
+    client_id = models.CharField(max_length=200, null=True, blank=True)
+    agent = models.CharField(max_length=200, blank=True)
+    workload = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=200)
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField()
+    request = models.JSONField()
+    response = models.JSONField(null=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=8, choices=CallStatus.choices, default=CallStatus.OK)
+    error = models.TextField(blank=True)
+    latency_ms = models.IntegerField(null=True)
+    ttft_ms = models.IntegerField(null=True)
+    prompt_tokens = models.IntegerField(null=True)
+    completion_tokens = models.IntegerField(null=True)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True)
+    trace_id = models.CharField(max_length=128, blank=True)
+    span_id = models.CharField(max_length=128, blank=True)
+    parent_span_id = models.CharField(max_length=128, blank=True)
+    metadata = models.JSONField(default=dict)
+    preview = models.CharField(max_length=240, blank=True, help_text="The last user turn, shortened, for lists.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "dedupe_key"], name="call_unique_dedupe_key"),
+            models.CheckConstraint(condition=models.Q(status__in=["ok", "error"]), name="call_status_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-timestamp", "-id"], name="call_project_time"),
+            models.Index(fields=["project", "agent", "-timestamp"], name="call_project_agent_time"),
+            models.Index(fields=["project", "model", "-timestamp"], name="call_project_model_time"),
+            models.Index(fields=["project", "workload", "-timestamp"], name="call_project_workload_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} call {self.id}"
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+class ModelPrice(models.Model):
+    """USD per million tokens for a model name; a name also prices its dated variants (gpt-4o-2024-08-06)."""
+
+    model = models.CharField(max_length=200, unique=True)
+    input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    output_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return f"{self.model}: ${self.input_per_mtok} in / ${self.output_per_mtok} out per 1M tokens"
+
+
+class ImportJob(Job):
+    """A JSONL file of calls, imported in the background with the same validation as the API."""
+
+    filename = models.CharField(max_length=255)
+    path = models.CharField(max_length=500)
+    size_bytes = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    lines_done = models.IntegerField(default=0)
+    accepted = models.IntegerField(default=0)
+    duplicates = models.IntegerField(default=0)
+    rejected_count = models.IntegerField(default=0)
+    rejected = models.JSONField(default=list, help_text="The first rejected records with their errors.")
+    ignored_fields = models.JSONField(default=list)
+
+    class Meta(Job.Meta):
+        pass

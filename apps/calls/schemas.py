@@ -1,0 +1,77 @@
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+
+
+class RejectedOut(Schema):
+    index: int = Field(description="Position of the record in the request (0-based; the line for NDJSON)")
+    id: str | None = Field(description="The record's client id, when it had one")
+    errors: list[FieldErrorOut]
+
+
+class IngestOut(Schema):
+    accepted: int = Field(description="Calls stored by this request")
+    duplicates: int = Field(description="Calls the project already had (same client id, or same content without one)")
+    rejected: list[RejectedOut]
+    ignored_fields: list[str] = Field(description="Unknown top-level record fields that were not stored")
+
+
+class CallFilterIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = ""
+    model: str = ""
+    workload: str = ""
+    status: Literal["", "ok", "error"] = ""
+    since: datetime | None = Field(None, description="Calls at or after this time (ISO 8601)")
+    until: datetime | None = Field(None, description="Calls before this time (ISO 8601)")
+    cursor: str | None = Field(None, description="next_cursor from the previous page")
+    limit: int = Field(50, ge=1, le=500)
+
+
+class CallSummaryOut(Schema):
+    id: UUID
+    client_id: str | None
+    agent: str
+    workload: str
+    model: str
+    timestamp: datetime
+    received_at: datetime
+    status: str
+    finish_reason: str
+    latency_ms: int | None
+    ttft_ms: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: Decimal | None
+    trace_id: str
+    preview: str
+
+
+class CallOut(CallSummaryOut):
+    request: dict[str, Any]
+    response: dict[str, Any] | None
+    error: str
+    span_id: str
+    parent_span_id: str
+    metadata: dict[str, Any]
+
+
+class CallPageOut(Schema):
+    items: list[CallSummaryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+    errors: list[FieldErrorOut] = []

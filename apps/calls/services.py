@@ -1,0 +1,337 @@
+import gzip
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.calls.ingest import Batch, CallRow, RecordErrors, rejection, validate_record
+from apps.calls.models import Call, ImportJob, ModelPrice
+from apps.common.errors import DomainError, TooLarge
+from apps.jobs import services as jobs
+from apps.projects.models import Project
+
+IMPORT_BATCH = 1000
+MAX_KEPT_REJECTIONS = 1000
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    rejected_count: int = 0
+    ignored_fields: set[str] = field(default_factory=set)
+
+    def add(self, other: "IngestResult", *, offset: int = 0) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected_count += other.rejected_count
+        room = MAX_KEPT_REJECTIONS - len(self.rejected)
+        self.rejected.extend({**r, "index": r["index"] + offset} for r in other.rejected[: max(room, 0)])
+        self.ignored_fields |= other.ignored_fields
+
+
+class PriceBook:
+    """The price table, looked up by exact name, else the longest name the model starts with."""
+
+    def __init__(self) -> None:
+        self.prices = {p.model: (p.input_per_mtok, p.output_per_mtok) for p in ModelPrice.objects.all()}
+        self._cache: dict[str, tuple[Decimal, Decimal] | None] = {}
+
+    def price(self, model: str) -> tuple[Decimal, Decimal] | None:
+        if model not in self._cache:
+            match = self.prices.get(model)
+            if match is None:
+                prefixes = [name for name in self.prices if model.startswith(name)]
+                match = self.prices[max(prefixes, key=len)] if prefixes else None
+            self._cache[model] = match
+        return self._cache[model]
+
+    def cost(self, model: str, prompt_tokens: int | None, completion_tokens: int | None) -> Decimal | None:
+        price = self.price(model)
+        if price is None or (prompt_tokens is None and completion_tokens is None):
+            return None
+        return ((prompt_tokens or 0) * price[0] + (completion_tokens or 0) * price[1]) / Decimal(1_000_000)
+
+
+_COLUMNS = (
+    "id, project_id, dedupe_key, client_id, agent, workload, model, timestamp, received_at, request, response, "
+    "finish_reason, status, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cost, trace_id, span_id, "
+    "parent_span_id, metadata, preview"
+)
+
+
+_ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _dump(value: Any) -> str | None:
+    """JSON text for a jsonb column. Postgres refuses NUL even escaped (\\u0000), so it is dropped."""
+    if value is None:
+        return None
+    text = orjson.dumps(value).decode()
+    return _ESCAPED_NUL.sub(r"\1", text) if "\\u0000" in text else text
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def _insert_rows(project: Project, rows: list[CallRow], prices: PriceBook) -> int:
+    """COPY rows into a session-local staging table, then move them across with ON CONFLICT DO NOTHING:
+    bulk speed, and the unique (project, dedupe_key) constraint keeps retries and concurrent
+    repeats from storing a call twice. Returns how many rows were stored."""
+    if not rows:
+        return 0
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS call_staging (LIKE calls_call INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY call_staging ({_COLUMNS}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(
+                    (
+                        r.id,
+                        project.id,
+                        r.dedupe_key,
+                        r.client_id,
+                        r.agent,
+                        r.workload,
+                        r.model,
+                        r.timestamp,
+                        now,
+                        _dump(r.request),
+                        _dump(r.response),
+                        r.finish_reason,
+                        r.status,
+                        _clean(r.error),
+                        r.latency_ms,
+                        r.ttft_ms,
+                        r.prompt_tokens,
+                        r.completion_tokens,
+                        prices.cost(r.model, r.prompt_tokens, r.completion_tokens),
+                        r.trace_id,
+                        r.span_id,
+                        r.parent_span_id,
+                        _dump(r.metadata),
+                        _clean(r.preview),
+                    )
+                )
+        cursor.execute(
+            f"INSERT INTO calls_call ({_COLUMNS}) SELECT {_COLUMNS} FROM call_staging"
+            " ON CONFLICT (project_id, dedupe_key) DO NOTHING"
+        )
+        stored = int(cursor.rowcount)
+        cursor.execute("DELETE FROM call_staging")
+    return stored
+
+
+def calls_ingest(*, project: Project, batch: Batch, prices: PriceBook | None = None) -> IngestResult:
+    """Validate each record; store the valid ones once each (retries and concurrent repeats are duplicates)."""
+    result = IngestResult(rejected=list(batch.broken), rejected_count=len(batch.broken))
+    now = timezone.now()
+    rows: list[CallRow] = []
+    for index, raw in batch.records:
+        try:
+            rows.append(validate_record(raw, now=now, ignored=result.ignored_fields))
+        except RecordErrors as exc:
+            client_id = raw.get("id") if isinstance(raw, dict) else None
+            result.rejected.append(rejection(index, client_id, exc.errors))
+            result.rejected_count += 1
+    result.rejected.sort(key=lambda r: r["index"])
+    with transaction.atomic():
+        result.accepted = _insert_rows(project, rows, prices or PriceBook())
+    result.duplicates = len(rows) - result.accepted
+    return result
+
+
+def call_costs_recompute(*, model_price: ModelPrice) -> int:
+    """Re-price the stored calls of the models this price covers (after an admin edits the table)."""
+    prices = PriceBook()
+    updated = 0
+    candidates = Call.objects.filter(model__startswith=model_price.model).values_list("model", flat=True).distinct()
+    for model in candidates:
+        price = prices.price(model)
+        if price is None:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE calls_call SET cost = (coalesce(prompt_tokens, 0) * %s + coalesce(completion_tokens, 0) * %s)"
+                " / 1000000.0 WHERE model = %s AND (prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL)",
+                [price[0], price[1], model],
+            )
+            updated += cursor.rowcount
+    return updated
+
+
+# --- JSONL files: the upload job and the import_calls command share this path -------------------
+
+
+def _open_jsonl(path: Path) -> IO[bytes]:
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def iter_jsonl_batches(stream: IO[bytes], *, size: int = IMPORT_BATCH) -> Iterator[tuple[int, Batch]]:
+    """Yield (index of the batch's first line, Batch) for a JSONL stream; blank lines are skipped."""
+    batch = Batch()
+    start = index = 0
+    for line in stream:
+        if not line.strip():
+            continue
+        try:
+            batch.records.append((index - start, orjson.loads(line)))
+        except orjson.JSONDecodeError as exc:
+            batch.broken.append(
+                rejection(index - start, None, [{"field": "line", "message": f"not valid JSON: {exc}"}])
+            )
+        index += 1
+        if index - start >= size:
+            yield start, batch
+            batch, start = Batch(), index
+    if batch.records or batch.broken:
+        yield start, batch
+
+
+def calls_import_file(
+    *,
+    project: Project,
+    path: Path,
+    start_line: int = 0,
+    progress: Callable[[IngestResult, int, int], bool] | None = None,
+) -> IngestResult:
+    """Import a JSONL (optionally gzipped) file in batches. `progress(total, lines_done, bytes_done)`
+    returning False stops the import early (cancellation)."""
+    total = IngestResult()
+    prices = PriceBook()
+    with _open_jsonl(path) as stream:
+        for first, batch in iter_jsonl_batches(stream):
+            lines = len(batch.records) + len(batch.broken)
+            if first + lines <= start_line:
+                continue
+            total.add(calls_ingest(project=project, batch=batch, prices=prices), offset=first)
+            position = _read_position(stream)
+            if progress is not None and not progress(total, first + lines, position):
+                break
+    return total
+
+
+def _read_position(stream: IO[bytes]) -> int:
+    """How far into the file on disk we are (the compressed offset for gzip)."""
+    inner = getattr(stream, "fileobj", None)
+    return int(inner.tell()) if inner is not None else int(stream.tell())
+
+
+@transaction.atomic
+def import_job_create(
+    *, project: Project, upload: UploadedFile | IO[bytes], filename: str, created_by: User | None
+) -> ImportJob:
+    """Save the uploaded file under a path keyed by the job and enqueue the import after commit."""
+    from workers.tasks.calls import import_job_run_task
+
+    size = getattr(upload, "size", None)
+    if size is not None and size > settings.UPLOAD_MAX_BYTES:
+        raise TooLarge(
+            f"The file is over the upload limit of {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB", field="file"
+        )
+    if not filename.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".gz")):
+        raise DomainError("Upload a .jsonl file (gzip is fine): one call per line", field="file")
+    job = ImportJob.objects.create(
+        project=project,
+        filename=filename[:255],
+        path="",
+        created_by=created_by,
+        stage="queued",
+        message="Waiting for a worker",
+    )
+    target = Path(settings.UPLOAD_DIR) / f"{job.id}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        if isinstance(upload, UploadedFile):
+            for chunk in upload.chunks():
+                out.write(chunk)
+        else:
+            shutil.copyfileobj(upload, out)
+    job.path = str(target)
+    job.size_bytes = target.stat().st_size
+    job.save(update_fields=["path", "size_bytes"])
+    transaction.on_commit(lambda: import_job_run_task.delay(str(job.id)))
+    return job
+
+
+def import_job_run(*, job_id: str) -> None:
+    """Run an import job. Safe to re-deliver: it resumes after the last batch it recorded,
+    and re-sent calls are duplicates, never stored twice."""
+    job = jobs.job_claim(model=ImportJob, job_id=job_id)
+    if job is None:
+        return
+    assert isinstance(job, ImportJob)
+    project = Project.objects.get(id=job.project_id)
+    state = IngestResult(
+        accepted=job.accepted,
+        duplicates=job.duplicates,
+        rejected=list(job.rejected),
+        rejected_count=job.rejected_count,
+        ignored_fields=set(job.ignored_fields),
+    )
+    path = Path(job.path)
+    if not path.exists():
+        jobs.job_fail(job=job, error="The uploaded file is gone from the server; upload it again.")
+        return
+
+    def report(total: IngestResult, lines_done: int, bytes_done: int) -> bool:
+        merged = IngestResult(
+            accepted=state.accepted,
+            duplicates=state.duplicates,
+            rejected=list(state.rejected),
+            rejected_count=state.rejected_count,
+            ignored_fields=set(state.ignored_fields),
+        )
+        merged.add(total)
+        fraction = bytes_done / job.size_bytes if job.size_bytes else 1.0
+        return jobs.job_progress(
+            job=job,
+            fraction=min(fraction, 0.999),
+            stage="importing",
+            message=f"{lines_done:,} lines read: {merged.accepted:,} stored, {merged.duplicates:,} duplicates, "
+            f"{merged.rejected_count:,} rejected",
+            lines_done=lines_done,
+            bytes_done=bytes_done,
+            accepted=merged.accepted,
+            duplicates=merged.duplicates,
+            rejected_count=merged.rejected_count,
+            rejected=merged.rejected,
+            ignored_fields=sorted(merged.ignored_fields),
+        )
+
+    try:
+        jobs.job_progress(job=job, fraction=job.progress, stage="importing", message="Reading the file")
+        calls_import_file(project=project, path=path, start_line=job.lines_done, progress=report)
+    except Exception as exc:
+        jobs.job_fail(job=job, error=f"The import stopped: {exc}")
+        raise
+    job.refresh_from_db()
+    if job.cancel_requested:
+        jobs.job_cancelled(job=job)
+        return
+    jobs.job_succeed(
+        job=job,
+        message=f"{job.accepted:,} calls stored, {job.duplicates:,} duplicates, {job.rejected_count:,} rejected",
+    )
+
+
+def import_job_cancel(*, job: ImportJob) -> ImportJob:
+    result = jobs.job_request_cancel(job=job)
+    assert isinstance(result, ImportJob)
+    return result

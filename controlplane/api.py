@@ -1,0 +1,52 @@
+"""The one NinjaAPI: routers from each app, and one mapping of errors to HTTP."""
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from apps.calls.api import router as calls_router
+from apps.common.errors import DomainError
+
+api = NinjaAPI(
+    title="Downshift API",
+    version="1",
+    description="Log your agents' LLM calls; Downshift finds the routine ones and moves them to small models.",
+    urls_namespace="api",
+    docs_url="/docs",
+)
+api.add_router("/v1", calls_router)
+
+
+def _error(
+    request: HttpRequest, status: int, code: str, message: str, errors: list[dict[str, str]] | None = None
+) -> HttpResponse:
+    return api.create_response(request, {"code": code, "message": message, "errors": errors or []}, status=status)
+
+
+@api.exception_handler(DomainError)
+def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
+    return _error(request, exc.status, exc.code, exc.message, errors)
+
+
+@api.exception_handler(AuthenticationError)
+def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(
+        request, 401, "unauthorized", "Send a valid, unrevoked project API key as 'Authorization: Bearer ds_…'"
+    )
+
+
+@api.exception_handler(NinjaValidationError)
+def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = []
+    for item in exc.errors:
+        loc = [str(part) for part in item.get("loc", ()) if part not in ("query", "path", "body", "filters")]
+        errors.append({"field": ".".join(loc) or "request", "message": item.get("msg", "is invalid")})
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return _error(request, 422, "invalid", f"Invalid input: {summary}", errors)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _error(request, exc.status_code, "error", str(exc))

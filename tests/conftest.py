@@ -1,0 +1,125 @@
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from apps.projects.models import ApiKey, Project, Role
+from apps.projects.services import api_key_create, membership_set, project_create
+
+SAMPLE_PATH = Path(__file__).resolve().parent.parent / "demo" / "agent_logs_sample.jsonl"
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.UPLOAD_DIR = tmp_path / "media" / "uploads"
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    def make(username: str = "", **extra: Any) -> User:
+        name = username or f"user{next(_counter)}"
+        return User.objects.create_user(username=name, password="pw-for-tests", **extra)
+
+    return make
+
+
+@pytest.fixture
+def make_project(db: None) -> Callable[..., Project]:
+    def make(slug: str = "") -> Project:
+        return project_create(slug=slug or f"project-{next(_counter)}")
+
+    return make
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Project]) -> Project:
+    return make_project("acme")
+
+
+@pytest.fixture
+def other_project(make_project: Callable[..., Project]) -> Project:
+    return make_project("globex")
+
+
+def _member(make_user: Callable[..., User], project: Project, role: str) -> User:
+    user = make_user(role)
+    membership_set(project=project, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def admin_user(make_user: Callable[..., User], project: Project) -> User:
+    return _member(make_user, project, Role.ADMIN)
+
+
+@pytest.fixture
+def owner(make_user: Callable[..., User], project: Project) -> User:
+    return _member(make_user, project, Role.OWNER)
+
+
+@pytest.fixture
+def engineer(make_user: Callable[..., User], project: Project) -> User:
+    return _member(make_user, project, Role.ENGINEER)
+
+
+@pytest.fixture
+def viewer(make_user: Callable[..., User], project: Project) -> User:
+    return _member(make_user, project, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(make_user: Callable[..., User], other_project: Project) -> User:
+    """A member of another project only."""
+    return _member(make_user, other_project, Role.ADMIN)
+
+
+@pytest.fixture
+def login(client: Client) -> Callable[[User], Client]:
+    def do(user: User) -> Client:
+        client.force_login(user)
+        return client
+
+    return do
+
+
+@pytest.fixture
+def api_key(project: Project) -> tuple[ApiKey, str]:
+    return api_key_create(project=project, name="agent")
+
+
+@pytest.fixture
+def api_client(client: Client, api_key: tuple[ApiKey, str]) -> Client:
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {api_key[1]}"
+    return client
+
+
+@pytest.fixture(scope="session")
+def sample_records() -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in SAMPLE_PATH.read_bytes().splitlines()]
+
+
+def make_call(**overrides: Any) -> dict[str, Any]:
+    """A minimal valid call record; keyword arguments replace top-level fields."""
+    record: dict[str, Any] = {
+        "id": f"call-{next(_counter)}",
+        "agent": "support-bot",
+        "request": {
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "system", "content": "Classify the ticket."},
+                {"role": "user", "content": "My card was charged twice."},
+            ],
+        },
+        "response": {"role": "assistant", "content": "billing"},
+        "latency_ms": 420,
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
+    }
+    record.update(overrides)
+    return record
