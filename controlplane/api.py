@@ -3,12 +3,19 @@
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
+from ninja.operation import Operation
 from ninja.errors import ValidationError as NinjaValidationError
 
 from apps.calls.api import router as calls_router
 from apps.common.errors import DomainError
 
-api = NinjaAPI(
+class DownshiftAPI(NinjaAPI):
+    def get_openapi_operation_id(self, operation: Operation) -> str:
+        """Handlers are named verb_entity, and that name is the operation id."""
+        return operation.view_func.__name__
+
+
+api = DownshiftAPI(
     title="Downshift API",
     version="1",
     description="Log your agents' LLM calls; Downshift finds the routine ones and moves them to small models.",

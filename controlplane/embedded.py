@@ -15,6 +15,7 @@ def embedded_postgres_url(var_dir: Path) -> str:
     import pgserver
     import psycopg
 
+    var_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(var_dir / "pgdata", cleanup_mode=None)
     admin_url = server.get_uri("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:

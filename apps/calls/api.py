@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from apps.calls import selectors, services
 from apps.calls.ingest import decompress, parse_body
@@ -69,7 +69,7 @@ _CALL_SCHEMA = {
         }
     },
 )
-def create_calls(request: HttpRequest) -> tuple[int, dict[str, Any]]:
+def create_calls(request: HttpRequest) -> Status[dict[str, Any]]:
     key = require_scope(request, "ingest")
     limit = settings.INGEST_MAX_BYTES
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
@@ -87,7 +87,7 @@ def create_calls(request: HttpRequest) -> tuple[int, dict[str, Any]]:
         "rejected": result.rejected,
         "ignored_fields": sorted(result.ignored_fields),
     }
-    return (207 if result.rejected_count else 200), payload
+    return Status(207 if result.rejected_count else 200, payload)
 
 
 @router.get("/calls", response={200: CallPageOut, **_ERRORS}, summary="List calls, newest first")

@@ -361,8 +361,10 @@ def validate_record(raw: Any, *, now: datetime, ignored: set[str]) -> CallRow:
             completion_tokens = _count(usage.get("completion_tokens"), "usage.completion_tokens", errors)
     latency_ms = _count(raw.get("latency_ms"), "latency_ms", errors)
     ttft_ms = _count(raw.get("ttft_ms"), "ttft_ms", errors)
-    metadata = raw.get("metadata") or {}
-    if not isinstance(metadata, dict):
+    metadata = raw.get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
         _err(errors, "metadata", "must be an object")
     if not model and isinstance(extras.get("model"), str):
         model = extras["model"]

@@ -183,8 +183,9 @@ def _open_jsonl(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def iter_jsonl_batches(stream: IO[bytes], *, size: int = IMPORT_BATCH) -> Iterator[tuple[int, Batch]]:
+def iter_jsonl_batches(stream: IO[bytes], *, size: int | None = None) -> Iterator[tuple[int, Batch]]:
     """Yield (index of the batch's first line, Batch) for a JSONL stream; blank lines are skipped."""
+    size = size or IMPORT_BATCH
     batch = Batch()
     start = index = 0
     for line in stream:
