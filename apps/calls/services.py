@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 from django.conf import settings
@@ -180,7 +180,8 @@ def call_costs_recompute(*, model_price: ModelPrice) -> int:
 def _open_jsonl(path: Path) -> IO[bytes]:
     with open(path, "rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+    stream = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+    return cast(IO[bytes], stream)
 
 
 def iter_jsonl_batches(stream: IO[bytes], *, size: int | None = None) -> Iterator[tuple[int, Batch]]:

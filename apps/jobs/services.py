@@ -2,6 +2,8 @@
 
 import os
 import socket
+from datetime import timedelta
+from uuid import UUID
 
 from django.db import models
 from django.db.models import Q
@@ -14,12 +16,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def job_claim(*, model: type[Job], job_id: object) -> Job | None:
+def job_claim(*, model: type[Job], job_id: UUID | str) -> Job | None:
     """Take a queued job (or resume a running one whose worker vanished). None: someone else has it."""
     now = timezone.now()
-    stale = now - timezone.timedelta(minutes=5)
+    stale = now - timedelta(minutes=5)
     claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
-    updated = model.objects.filter(claimable, id=job_id, cancel_requested=False).update(
+    updated = model._default_manager.filter(claimable, id=job_id, cancel_requested=False).update(
         status=JobStatus.RUNNING,
         worker=worker_name(),
         heartbeat_at=now,
@@ -29,7 +31,7 @@ def job_claim(*, model: type[Job], job_id: object) -> Job | None:
     )
     if not updated:
         return None
-    return model.objects.get(id=job_id)
+    return model._default_manager.get(id=job_id)
 
 
 def job_progress(*, job: Job, fraction: float, stage: str = "", message: str = "", **fields: object) -> bool:
@@ -46,14 +48,14 @@ def job_progress(*, job: Job, fraction: float, stage: str = "", message: str = "
         updates["message"] = job.message
     for name, value in fields.items():
         setattr(job, name, value)
-    type(job).objects.filter(id=job.id).update(**updates)
-    return not type(job).objects.filter(id=job.id, cancel_requested=True).exists()
+    type(job)._default_manager.filter(id=job.id).update(**updates)
+    return not type(job)._default_manager.filter(id=job.id, cancel_requested=True).exists()
 
 
 def _finish(job: Job, status: str, **fields: object) -> None:
     now = timezone.now()
     updates = {"status": status, "finished_at": now, "heartbeat_at": now, **fields}
-    type(job).objects.filter(id=job.id).update(**updates)
+    type(job)._default_manager.filter(id=job.id).update(**updates)
     for name, value in updates.items():
         setattr(job, name, value)
 
@@ -73,12 +75,12 @@ def job_cancelled(*, job: Job) -> None:
 def job_request_cancel(*, job: Job) -> Job:
     """Ask a job to stop. A queued job is cancelled at once; a running one stops at its next progress report."""
     model = type(job)
-    model.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
+    model._default_manager.filter(id=job.id, status=JobStatus.QUEUED).update(
         status=JobStatus.CANCELLED,
         cancel_requested=True,
         finished_at=timezone.now(),
         message="Cancelled before it started",
     )
-    model.objects.filter(id=job.id, status=JobStatus.RUNNING).update(cancel_requested=True)
+    model._default_manager.filter(id=job.id, status=JobStatus.RUNNING).update(cancel_requested=True)
     job.refresh_from_db()
     return job

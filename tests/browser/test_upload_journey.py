@@ -1,0 +1,109 @@
+"""A person's first journey in real Chromium: log in, upload a JSONL file, watch the job finish
+in a real Celery worker, open a call."""
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from apps.projects.models import Role
+from apps.projects.services import membership_set, project_create
+from tests.conftest import SAMPLE_PATH
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def worker(live_server: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker on the test database and the test Redis."""
+    db = connection.settings_dict
+    host = db["HOST"] or "localhost"
+    netloc = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@"
+    url = (
+        f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
+        if not host.startswith("/")
+        else f"postgresql://{netloc}/{db['NAME']}?host={host}"
+    )
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "controlplane",
+            "worker",
+            "-Q",
+            "cpu",
+            "-P",
+            "solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "WARNING",
+        ],
+        env=env,
+        cwd=settings.BASE_DIR,
+    )
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def page(live_server: Any) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail("Debian's chromium is missing: apt-get install chromium (bin/test does this as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        browser.close()
+
+
+def test_log_in_upload_watch_the_job_and_open_a_call(
+    page: Any, live_server: Any, worker: Any, make_user: Any, tmp_path: Path
+) -> None:
+    project = project_create(slug="acme", name="Acme support")
+    user = make_user("pat")
+    membership_set(project=project, user=user, role=Role.ENGINEER)
+    records = [orjson.loads(line) for line in SAMPLE_PATH.read_bytes().splitlines()[:40]]
+    upload = tmp_path / "calls.jsonl"
+    upload.write_bytes(b"\n".join([*(orjson.dumps(r) for r in records), b"{this line is broken"]) + b"\n")
+
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "pat")
+    page.fill("input[name=password]", "pw-for-tests")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    page.click("text=Acme support")
+
+    page.goto(f"{live_server.url}/p/acme/uploads/")
+    page.set_input_files("input[type=file]", str(upload))
+    page.click("form[enctype='multipart/form-data'] button[type=submit]")
+    page.wait_for_url("**/uploads/*/")
+    # The status fragment polls until the worker finishes.
+    page.wait_for_selector("text=Succeeded", timeout=90_000)
+    report = page.inner_text("main")
+    assert "40" in report and "line" in report.lower()
+
+    page.goto(f"{live_server.url}/p/acme/calls/")
+    first = records[-1]
+    page.click("table tbody tr >> nth=0 >> a")
+    page.wait_for_url("**/calls/*/")
+    body = page.inner_text("main")
+    assert first["request"]["messages"][0]["content"][:40] in body or "system" in body.lower()
+    assert "assistant" in body.lower()
