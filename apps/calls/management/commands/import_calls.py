@@ -22,8 +22,14 @@ class Command(BaseCommand):
             raise CommandError(f"No project with the slug '{project}'")
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
-        bar = tqdm(total=file.stat().st_size, unit="B", unit_scale=True, desc=f"importing {file.name}",
-                   file=self.stderr._out, mininterval=0.5)
+        bar = tqdm(
+            total=file.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc=f"importing {file.name}",
+            file=self.stderr._out,
+            mininterval=0.5,
+        )
 
         def progress(total: IngestResult, lines_done: int, bytes_done: int) -> bool:
             bar.update(bytes_done - bar.n)
