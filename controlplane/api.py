@@ -3,11 +3,12 @@
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
-from ninja.operation import Operation
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.operation import Operation
 
 from apps.calls.api import router as calls_router
 from apps.common.errors import DomainError
+
 
 class DownshiftAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Operation) -> str:

@@ -8,5 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 app = Celery("downshift")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("cpu"), Queue("gpu"))
-app.autodiscover_tasks(["workers"], related_name="tasks")
+# Ingestion, curation and discovery run on "cpu"; training and serving jobs go to "gpu".
+app.conf.task_routes = {"calls.*": {"queue": "cpu"}}
 app.conf.imports = ("workers.tasks.calls",)

@@ -190,3 +190,9 @@ def import_job_get(*, project: Project, job_id: Any) -> ImportJob:
     if job is None:
         raise NotFound("No such upload in this project")
     return job
+
+
+def call_count_by_project(*, project_ids: list[Any]) -> dict[Any, int]:
+    """How many calls each project holds, keyed by project id (projects without calls are absent)."""
+    rows = Call.objects.filter(project_id__in=project_ids).values("project_id").annotate(n=Count("id"))
+    return {row["project_id"]: row["n"] for row in rows}

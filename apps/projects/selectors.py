@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
@@ -46,3 +48,15 @@ def api_key_get(*, project: Project, key_id: str) -> ApiKey:
     if key is None:
         raise NotFound("No such API key")
     return key
+
+
+def membership_get_by_username(*, project: Project, username: str) -> Membership:
+    membership = Membership.objects.filter(project=project, user__username=username).select_related("user").first()
+    if membership is None:
+        raise NotFound("That person is not a member of this project")
+    return membership
+
+
+def role_by_project(*, user: User) -> dict[Any, str]:
+    """The person's role in each of their projects, keyed by project id."""
+    return dict(Membership.objects.filter(user=user).values_list("project_id", "role"))

@@ -1,10 +1,260 @@
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Project pages (the project list, API keys, members) and the helpers every project page uses."""
 
-from apps.projects import selectors
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from apps.calls import selectors as call_selectors
+from apps.common import errors
+from apps.projects import selectors, services
+from apps.projects.forms import ApiKeyForm, MemberAddForm, MemberRoleForm, ProjectForm, add_domain_error
+from apps.projects.models import Membership, Project, Role
+
+# --- helpers shared by every project page ---------------------------------------------------------
 
 
-@login_required
+class ProjectRequest(HttpRequest):
+    """A request to a project page, once project_page has resolved the project and the person's role."""
+
+    user: User
+    htmx: HtmxDetails
+    project: Project
+    membership: Membership
+
+
+ProjectView = Callable[..., HttpResponse]
+
+
+def wants_fragment(request: HttpRequest) -> bool:
+    """An htmx request swaps a fragment; a history restore after a cache miss needs the whole page."""
+    htmx: HtmxDetails | None = getattr(request, "htmx", None)
+    return htmx is not None and bool(htmx) and not htmx.history_restore_request
+
+
+def render_page(
+    request: HttpRequest, template: str, context: dict[str, Any], *, fragment: str, status: int = 200
+) -> HttpResponse:
+    """The page, or only its `{% partialdef fragment %}` when htmx asked."""
+    name = f"{template}#{fragment}" if wants_fragment(request) else template
+    response = render(request, name, context, status=status)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _to_login(request: HttpRequest) -> HttpResponse:
+    htmx = getattr(request, "htmx", None)
+    if htmx:
+        # Send the browser itself to the login page, back to the page it was on, not into a fragment.
+        after = htmx.current_url_abs_path or reverse("projects:list")
+        return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': after})}")
+    return redirect_to_login(request.get_full_path())
+
+
+def require_ability(request: ProjectRequest, ability: str) -> None:
+    if not request.membership.can(ability):
+        raise Forbidden(f"Your role ({request.membership.get_role_display()}) cannot do this")
+
+
+def project_page(ability: str = "view") -> Callable[[ProjectView], ProjectView]:
+    """Resolve `slug` to a project the person may use for `ability`; set request.project and
+    request.membership (the navigation reads them). Anonymous -> login, outsiders -> 404, a role
+    without the ability -> 403. NotFound / PermissionDenied raised by the view map the same way."""
+
+    def decorate(view: ProjectView) -> ProjectView:
+        @wraps(view)
+        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return _to_login(request)
+            try:
+                project, membership = selectors.project_get_for_user(slug=slug, user=request.user, ability=ability)
+                page = cast(ProjectRequest, request)
+                page.project, page.membership = project, membership
+                return view(page, *args, **kwargs)
+            except errors.NotFound as exc:
+                raise Http404(exc.message) from exc
+            except errors.PermissionDenied as exc:
+                raise Forbidden(exc.message) from exc
+
+        return wrapper
+
+    return decorate
+
+
+# --- the project list -------------------------------------------------------------------------------
+
+
+def _project_list_page(request: HttpRequest, form: ProjectForm, status: int = 200) -> HttpResponse:
+    user = cast(User, request.user)
+    projects = list(selectors.project_list(user=user))
+    counts = call_selectors.call_count_by_project(project_ids=[p.id for p in projects])
+    roles = selectors.role_by_project(user=user)
+    rows = [
+        {
+            "project": p,
+            "calls": counts.get(p.id, 0),
+            "role": Role(roles[p.id]).label if p.id in roles else "Superuser",
+        }
+        for p in projects
+    ]
+    return render(request, "projects/list.html", {"rows": rows, "form": form}, status=status)
+
+
+@require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "projects/list.html", {"projects": selectors.project_list(user=request.user)})
+    if not request.user.is_authenticated:
+        return _to_login(request)
+    return _project_list_page(request, ProjectForm())
+
+
+@require_POST
+def project_create(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return _to_login(request)
+    if not request.user.is_superuser:
+        raise Forbidden("Only a superuser can create projects")
+    form = ProjectForm(request.POST)
+    if not form.is_valid():
+        return _project_list_page(request, form, status=400)
+    try:
+        project = services.project_create(
+            slug=form.cleaned_data["slug"], name=form.cleaned_data["name"], admin=cast(User, request.user)
+        )
+    except errors.DomainError as exc:
+        add_domain_error(form, exc)
+        return _project_list_page(request, form, status=exc.status)
+    messages.success(request, f"Project {project.name} created. Create an API key to start sending calls.")
+    return redirect("calls:dashboard", slug=project.slug)
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+
+
+def _keys_page(request: ProjectRequest, form: ApiKeyForm, status: int = 200, **extra: Any) -> HttpResponse:
+    context = {
+        "keys": selectors.api_key_list(project=request.project),
+        "form": form,
+        "api_url": request.build_absolute_uri(reverse("api:create_calls")),
+        **extra,
+    }
+    return render_page(request, "projects/keys.html", context, fragment="keys-panel", status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@project_page("manage_keys")
+def api_keys(request: ProjectRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _keys_page(request, ApiKeyForm())
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        return _keys_page(request, form, status=400)
+    try:
+        key, secret = services.api_key_create(
+            project=request.project,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            created_by=request.user,
+        )
+    except errors.DomainError as exc:
+        add_domain_error(form, exc)
+        return _keys_page(request, form, status=exc.status)
+    return _keys_page(request, ApiKeyForm(), new_key=key, secret=secret)
+
+
+@require_POST
+@project_page("manage_keys")
+def api_key_revoke(request: ProjectRequest, key_id: str) -> HttpResponse:
+    key = services.api_key_revoke(key=selectors.api_key_get(project=request.project, key_id=str(key_id)))
+    notice = f"Key “{key.name}” revoked: requests using it now get 401."
+    if wants_fragment(request):
+        return _keys_page(request, ApiKeyForm(), notice=notice)
+    messages.success(request, notice)
+    return redirect("projects:keys", slug=request.project.slug)
+
+
+# --- members ----------------------------------------------------------------------------------------
+
+
+def _members_page(request: ProjectRequest, form: MemberAddForm, status: int = 200, **extra: Any) -> HttpResponse:
+    context = {
+        "memberships": selectors.membership_list(project=request.project),
+        "form": form,
+        "roles": Role.choices,
+        **extra,
+    }
+    return render_page(request, "projects/members.html", context, fragment="members-panel", status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@project_page("view")
+def members(request: ProjectRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _members_page(request, MemberAddForm())
+    require_ability(request, "manage_members")
+    form = MemberAddForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, form, status=400)
+    try:
+        membership, password = services.member_add(
+            project=request.project,
+            username=form.cleaned_data["username"],
+            role=form.cleaned_data["role"],
+            email=form.cleaned_data["email"],
+        )
+    except errors.DomainError as exc:
+        add_domain_error(form, exc)
+        return _members_page(request, form, status=exc.status)
+    return _members_page(request, MemberAddForm(), added=membership, password=password)
+
+
+def _after_member_change(request: ProjectRequest, notice: str) -> HttpResponse:
+    """Re-read the person's own role (they may have changed it) and show the list again."""
+    membership = selectors.membership_get(project=request.project, user=request.user)
+    if membership is None:
+        messages.info(request, f"You left {request.project.name}.")
+        url = reverse("projects:list")
+        return HttpResponseClientRedirect(url) if wants_fragment(request) else redirect(url)
+    request.membership = membership
+    if wants_fragment(request):
+        return _members_page(request, MemberAddForm(), notice=notice)
+    messages.success(request, notice)
+    return redirect("projects:members", slug=request.project.slug)
+
+
+@require_POST
+@project_page("manage_members")
+def member_role(request: ProjectRequest, username: str) -> HttpResponse:
+    membership = selectors.membership_get_by_username(project=request.project, username=username)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, MemberAddForm(), status=400, error=f"Choose a valid role for {username}.")
+    try:
+        services.membership_set(project=request.project, user=membership.user, role=form.cleaned_data["role"])
+    except errors.DomainError as exc:
+        return _members_page(request, MemberAddForm(), status=exc.status, error=exc.message)
+    role = Role(form.cleaned_data["role"]).label
+    return _after_member_change(request, f"{username} is now {role}.")
+
+
+@require_POST
+@project_page("manage_members")
+def member_remove(request: ProjectRequest, username: str) -> HttpResponse:
+    membership = selectors.membership_get_by_username(project=request.project, username=username)
+    try:
+        services.membership_remove(project=request.project, user=membership.user)
+    except errors.DomainError as exc:
+        return _members_page(request, MemberAddForm(), status=exc.status, error=exc.message)
+    return _after_member_change(request, f"{username} was removed from {request.project.name}.")

@@ -47,7 +47,9 @@ def test_some_invalid_records_give_207_and_keep_the_valid(api_client: Client, pr
     body = response.json()
     assert body["accepted"] == 1
     assert body["rejected"][0] == {
-        "index": 1, "id": "bad", "errors": [{"field": "latency_ms", "message": "must be a non-negative number"}]
+        "index": 1,
+        "id": "bad",
+        "errors": [{"field": "latency_ms", "message": "must be a non-negative number"}],
     }
     assert body["rejected"][1]["index"] == 2
     assert list(Call.objects.filter(project=project).values_list("client_id", flat=True)) == ["ok"]
@@ -68,8 +70,9 @@ def test_gzip_body(api_client: Client, project: Project) -> None:
     assert Call.objects.filter(project=project, client_id="g").exists()
 
 
-def test_the_sample_file_loads_with_its_label_ignored(api_client: Client, sample_records: list[dict[str, Any]],
-                                                     project: Project) -> None:
+def test_the_sample_file_loads_with_its_label_ignored(
+    api_client: Client, sample_records: list[dict[str, Any]], project: Project
+) -> None:
     body = post(api_client, sample_records[:500]).json()
     assert body["accepted"] == 500 and body["ignored_fields"] == ["source", "task"]
     stored = Call.objects.filter(project=project).first()
@@ -133,8 +136,9 @@ def test_calls_land_in_the_keys_project_only(api_client: Client, project: Projec
     assert not Call.objects.filter(project=other_project).exists()
 
 
-def test_the_same_client_id_in_two_projects_is_two_calls(client: Client, project: Project,
-                                                          other_project: Project) -> None:
+def test_the_same_client_id_in_two_projects_is_two_calls(
+    client: Client, project: Project, other_project: Project
+) -> None:
     for p in (project, other_project):
         _, secret = api_key_create(project=p, name="k")
         assert post(client, [make_call(id="same")], HTTP_AUTHORIZATION=f"Bearer {secret}").json()["accepted"] == 1

@@ -22,7 +22,9 @@ def ingest(project: Project, calls: list[dict[str, Any]]) -> None:
 def calls(project: Project) -> None:
     records = []
     for i in range(7):
-        record = make_call(id=f"c{i}", agent="billing" if i % 2 else "router", timestamp=(T0 + timedelta(hours=i)).isoformat())
+        record = make_call(
+            id=f"c{i}", agent="billing" if i % 2 else "router", timestamp=(T0 + timedelta(hours=i)).isoformat()
+        )
         record["request"]["model"] = "gpt-4o-mini" if i < 3 else "gpt-4o"
         records.append(record)
     ingest(project, records)
@@ -79,10 +81,16 @@ def test_another_projects_calls_are_not_listed(api_client: Client, other_project
     assert ids(api_client.get(URL)) == []
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"limit": 0}, "limit"), ({"limit": "abc"}, "limit"), ({"since": "last tuesday"}, "since"),
-    ({"status": "maybe"}, "status"), ({"cursor": "!!!"}, "cursor"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": "abc"}, "limit"),
+        ({"since": "last tuesday"}, "since"),
+        ({"status": "maybe"}, "status"),
+        ({"cursor": "!!!"}, "cursor"),
+    ],
+)
 def test_bad_input_is_a_4xx_naming_the_field(api_client: Client, params: dict[str, Any], field: str) -> None:
     response = api_client.get(URL, params)
     assert response.status_code in (400, 422)

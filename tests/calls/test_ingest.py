@@ -49,8 +49,13 @@ def test_every_bad_field_is_named() -> None:
     bad = make_call(latency_ms=-5, timestamp="yesterday", usage={"prompt_tokens": "many"}, status="meh", metadata=[])
     bad["request"]["messages"].append({"role": "robot", "content": 3})
     assert fields_of(bad) == [
-        "request.messages[2].role", "request.messages[2].content", "status", "timestamp", "usage.prompt_tokens",
-        "latency_ms", "metadata",
+        "request.messages[2].role",
+        "request.messages[2].content",
+        "status",
+        "timestamp",
+        "usage.prompt_tokens",
+        "latency_ms",
+        "metadata",
     ]
 
 
@@ -66,7 +71,8 @@ def test_tool_calls_need_a_function_name() -> None:
 def test_content_parts_are_accepted_and_give_the_preview() -> None:
     record = make_call()
     record["request"]["messages"][1]["content"] = [
-        {"type": "text", "text": "What is in"}, {"type": "image_url", "image_url": {"url": "data:,"}},
+        {"type": "text", "text": "What is in"},
+        {"type": "image_url", "image_url": {"url": "data:,"}},
         {"type": "text", "text": "this picture?"},
     ]
     row = validate_record(record, now=NOW, ignored=set())
@@ -80,7 +86,8 @@ def test_a_data_flywheel_record_is_accepted() -> None:
         "client_id": "aiva-1",
         "request": {"model": "meta/llama-3.1-70b-instruct", "messages": [{"role": "user", "content": "hi"}]},
         "response": {
-            "id": "chatcmpl-1", "model": "meta/llama-3.1-70b-instruct",
+            "id": "chatcmpl-1",
+            "model": "meta/llama-3.1-70b-instruct",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
         },

@@ -21,11 +21,13 @@ def jsonl(*records: object, broken: bool = False) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-def test_the_upload_is_enqueued_after_commit(project: Project, engineer: User,
-                                             django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_the_upload_is_enqueued_after_commit(
+    project: Project, engineer: User, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks() as callbacks:
-        job = services.import_job_create(project=project, upload=io.BytesIO(jsonl(make_call())),
-                                         filename="calls.jsonl", created_by=engineer)
+        job = services.import_job_create(
+            project=project, upload=io.BytesIO(jsonl(make_call())), filename="calls.jsonl", created_by=engineer
+        )
     assert len(callbacks) == 1
     assert Path(job.path).read_bytes().count(b"\n") == 1
     assert job.status == JobStatus.QUEUED and str(job.id) in job.path
@@ -33,8 +35,9 @@ def test_the_upload_is_enqueued_after_commit(project: Project, engineer: User,
 
 def test_the_job_imports_reports_errors_and_finishes(project: Project, engineer: User) -> None:
     data = jsonl(make_call(id="a"), make_call(id="b", latency_ms="x"), make_call(id="c"), broken=True)
-    job = services.import_job_create(project=project, upload=io.BytesIO(data), filename="calls.jsonl",
-                                     created_by=engineer)
+    job = services.import_job_create(
+        project=project, upload=io.BytesIO(data), filename="calls.jsonl", created_by=engineer
+    )
     services.import_job_run(job_id=str(job.id))
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.progress == 1.0
@@ -45,8 +48,9 @@ def test_the_job_imports_reports_errors_and_finishes(project: Project, engineer:
 
 
 def test_a_redelivered_job_does_nothing_more(project: Project) -> None:
-    job = services.import_job_create(project=project, upload=io.BytesIO(jsonl(make_call(id="a"))),
-                                     filename="calls.jsonl", created_by=None)
+    job = services.import_job_create(
+        project=project, upload=io.BytesIO(jsonl(make_call(id="a"))), filename="calls.jsonl", created_by=None
+    )
     services.import_job_run(job_id=str(job.id))
     services.import_job_run(job_id=str(job.id))
     job.refresh_from_db()
@@ -56,11 +60,11 @@ def test_a_redelivered_job_does_nothing_more(project: Project) -> None:
 def test_an_interrupted_job_resumes_after_its_last_batch(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services, "IMPORT_BATCH", 2)
     records = [make_call(id=f"r{i}") for i in range(5)]
-    job = services.import_job_create(project=project, upload=io.BytesIO(jsonl(*records)),
-                                     filename="calls.jsonl", created_by=None)
+    job = services.import_job_create(
+        project=project, upload=io.BytesIO(jsonl(*records)), filename="calls.jsonl", created_by=None
+    )
     # A worker died after storing the first batch: the row says 2 lines done, status running, stale.
-    services.calls_import_file(project=project, path=Path(job.path),
-                               progress=lambda total, lines, pos: lines < 2)
+    services.calls_import_file(project=project, path=Path(job.path), progress=lambda total, lines, pos: lines < 2)
     ImportJob.objects.filter(id=job.id).update(status=JobStatus.QUEUED, lines_done=2, accepted=2)
     services.import_job_run(job_id=str(job.id))
     job.refresh_from_db()
@@ -71,8 +75,12 @@ def test_an_interrupted_job_resumes_after_its_last_batch(project: Project, monke
 
 def test_a_cancelled_job_stops(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services, "IMPORT_BATCH", 2)
-    job = services.import_job_create(project=project, upload=io.BytesIO(jsonl(*[make_call() for _ in range(6)])),
-                                     filename="calls.jsonl", created_by=None)
+    job = services.import_job_create(
+        project=project,
+        upload=io.BytesIO(jsonl(*[make_call() for _ in range(6)])),
+        filename="calls.jsonl",
+        created_by=None,
+    )
     original = services.jobs.job_progress
 
     def cancel_during(**kwargs):  # type: ignore[no-untyped-def]
@@ -87,8 +95,9 @@ def test_a_cancelled_job_stops(project: Project, monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_missing_file_fails_the_job_with_a_message(project: Project) -> None:
-    job = services.import_job_create(project=project, upload=io.BytesIO(jsonl(make_call())),
-                                     filename="calls.jsonl", created_by=None)
+    job = services.import_job_create(
+        project=project, upload=io.BytesIO(jsonl(make_call())), filename="calls.jsonl", created_by=None
+    )
     Path(job.path).unlink()
     services.import_job_run(job_id=str(job.id))
     job.refresh_from_db()

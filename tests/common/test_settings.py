@@ -33,7 +33,12 @@ def test_malformed_values_are_improperly_configured(monkeypatch: pytest.MonkeyPa
 def test_database_urls_with_host_or_socket() -> None:
     tcp = _database_from_url("postgresql://me:secret@db.internal:6543/downshift?sslmode=require")
     assert (tcp["NAME"], tcp["USER"], tcp["PASSWORD"], tcp["HOST"], tcp["PORT"]) == (
-        "downshift", "me", "secret", "db.internal", "6543")
+        "downshift",
+        "me",
+        "secret",
+        "db.internal",
+        "6543",
+    )
     assert tcp["OPTIONS"] == {"sslmode": "require"}
     socket = _database_from_url("postgresql://postgres:@/downshift?host=/tmp/pg")
     assert socket["HOST"] == "/tmp/pg"

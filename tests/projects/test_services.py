@@ -62,8 +62,9 @@ def test_project_slugs_are_checked_and_unique(db: None) -> None:
     assert info.value.field == "slug"
 
 
-def test_the_last_admin_cannot_be_demoted_or_removed(project: Project, admin_user: User,
-                                                     make_user: Callable[..., User]) -> None:
+def test_the_last_admin_cannot_be_demoted_or_removed(
+    project: Project, admin_user: User, make_user: Callable[..., User]
+) -> None:
     with pytest.raises(Conflict):
         membership_set(project=project, user=admin_user, role=Role.VIEWER)
     with pytest.raises(Conflict):

@@ -37,8 +37,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--spread-days", type=int, default=7,
-                            help="the sample has no timestamps; spread its calls over this many past days")
+        parser.add_argument(
+            "--spread-days",
+            type=int,
+            default=7,
+            help="the sample has no timestamps; spread its calls over this many past days",
+        )
         parser.add_argument("--no-serve", action="store_true", help="load the sample, then stop the servers")
 
     def handle(self, *args: Any, host: str, port: int, spread_days: int, no_serve: bool, **options: Any) -> None:
@@ -55,22 +59,53 @@ class Command(BaseCommand):
         env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL}
         bin_dir = Path(sys.executable).parent
         children = [
-            subprocess.Popen([str(bin_dir / "gunicorn"), "controlplane.wsgi", "--bind", f"{host}:{port}",
-                              "--workers", "2", "--threads", "4", "--timeout", "120", "--access-logfile", "-"],
-                             env=env, cwd=settings.BASE_DIR),
-            subprocess.Popen([str(bin_dir / "celery"), "-A", "controlplane", "worker", "-Q", "cpu",
-                              "--concurrency", "1", "--loglevel", "INFO"], env=env, cwd=settings.BASE_DIR),
+            subprocess.Popen(
+                [
+                    str(bin_dir / "gunicorn"),
+                    "controlplane.wsgi",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--timeout",
+                    "120",
+                    "--access-logfile",
+                    "-",
+                ],
+                env=env,
+                cwd=settings.BASE_DIR,
+            ),
+            subprocess.Popen(
+                [
+                    str(bin_dir / "celery"),
+                    "-A",
+                    "controlplane",
+                    "worker",
+                    "-Q",
+                    "cpu",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                ],
+                env=env,
+                cwd=settings.BASE_DIR,
+            ),
         ]
         try:
             self._wait_for(host, port, children)
             self._load_sample(host, port, secret, spread_days)
-            self.stdout.write(self.style.SUCCESS(
-                f"\nDownshift is running at http://localhost:{port}/\n"
-                f"  log in as: admin / {password}\n"
-                f"  demo project API key: {secret}\n"
-                f"  API docs: http://localhost:{port}/api/docs\n"
-                "Press Ctrl-C to stop."
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nDownshift is running at http://localhost:{port}/\n"
+                    f"  log in as: admin / {password}\n"
+                    f"  demo project API key: {secret}\n"
+                    f"  API docs: http://localhost:{port}/api/docs\n"
+                    "Press Ctrl-C to stop."
+                )
+            )
             if no_serve:
                 return
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -134,10 +169,17 @@ class Command(BaseCommand):
         totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
         conn = http.client.HTTPConnection(host, port, timeout=120)
         for start in range(0, len(records), 1000):
-            body = gzip.compress(orjson.dumps({"calls": records[start:start + 1000]}))
-            conn.request("POST", "/api/v1/calls", body=body, headers={
-                "Authorization": f"Bearer {secret}", "Content-Type": "application/json", "Content-Encoding": "gzip",
-            })
+            body = gzip.compress(orjson.dumps({"calls": records[start : start + 1000]}))
+            conn.request(
+                "POST",
+                "/api/v1/calls",
+                body=body,
+                headers={
+                    "Authorization": f"Bearer {secret}",
+                    "Content-Type": "application/json",
+                    "Content-Encoding": "gzip",
+                },
+            )
             response = conn.getresponse()
             payload = orjson.loads(response.read())
             if response.status not in (200, 207):
@@ -146,7 +188,9 @@ class Command(BaseCommand):
             totals["duplicates"] += payload["duplicates"]
             totals["rejected"] += len(payload["rejected"])
             done = min(start + 1000, len(records))
-            self.stdout.write(f"\rloading the sample through POST /api/v1/calls: {done}/{len(records)} calls", ending="")
+            self.stdout.write(
+                f"\rloading the sample through POST /api/v1/calls: {done}/{len(records)} calls", ending=""
+            )
             self.stdout.flush()
         self.stdout.write(
             f"\nsample loaded: {totals['accepted']} stored, {totals['duplicates']} already there, "

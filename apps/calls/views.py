@@ -1,0 +1,206 @@
+"""Project pages about calls: the dashboard, the call log, one call, and JSONL uploads."""
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.calls import selectors, services
+from apps.calls.forms import DASHBOARD_DAYS, CallFilterForm, DashboardForm, UploadForm
+from apps.common import errors
+from apps.common.charts import Bar, bar_list_chart, column_chart
+from apps.common.templatetags.ui import compact, usd
+from apps.projects.forms import add_domain_error
+from apps.projects.views import ProjectRequest, project_page, render_page, wants_fragment
+
+# --- dashboard --------------------------------------------------------------------------------------
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _calls_url(request: ProjectRequest, **params: Any) -> str:
+    url = reverse("calls:list", kwargs={"slug": request.project.slug})
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def _over_time_chart(request: ProjectRequest, data: selectors.Dashboard) -> SafeString | None:
+    """Calls per hour or day, gaps filled with zero so the time axis is even; errors drawn in red."""
+    if not data.over_time:
+        return None
+    hourly = data.bucket == "hour"
+    by_key: dict[Any, dict[str, Any]] = {}
+    for row in data.over_time:
+        local = timezone.localtime(row["bucket"])
+        by_key[local.replace(minute=0, second=0, microsecond=0) if hourly else local.date()] = row
+    first, last = min(by_key), max(by_key)
+    step = timedelta(hours=1) if hourly else timedelta(days=1)
+    keys: list[Any] = []
+    key = first
+    while key <= last:
+        keys.append(key)
+        key = key + step
+    bars = []
+    for key in keys:
+        row = by_key.get(key, {"calls": 0, "errors": 0, "cost": 0.0})
+        day = key.date() if isinstance(key, datetime) else key
+        when = f"{key:%b} {key.day}, {key:%H}:00" if hourly else f"{key:%a %b} {key.day}"
+        bars.append(
+            Bar(
+                label=f"{key:%H}:00" if hourly else f"{key:%b} {key.day}",
+                value=row["calls"],
+                highlight=row["errors"],
+                tooltip=f"{when}: {_count(row['calls'], 'call')}, {_count(row['errors'], 'error')}, {usd(row['cost'])}",
+                href=_calls_url(request, since=day.isoformat(), until=day.isoformat()),
+            )
+        )
+    unit = "hour" if hourly else "day"
+    return column_chart(bars, title=f"Calls per {unit}", y_label=f"calls / {unit}")
+
+
+def _breakdown_chart(request: ProjectRequest, rows: list[dict[str, Any]], field: str) -> SafeString:
+    bars = [
+        Bar(
+            label=row["name"],
+            value=row["calls"],
+            tooltip=f"{row['name']}: {_count(row['calls'], 'call')}, "
+            f"{compact(row['tokens'])} tokens, {usd(row['cost'])}",
+            href=_calls_url(request, **{field: row["name"]}) if row["name"] != "(not set)" else "",
+        )
+        for row in rows
+    ]
+    return bar_list_chart(bars, title=f"Calls by {field}")
+
+
+@require_GET
+@project_page("view")
+def dashboard(request: ProjectRequest) -> HttpResponse:
+    form = DashboardForm(request.GET)
+    days, status, error = 14, 200, ""
+    if form.is_valid():
+        days = form.cleaned_data["days"]
+    else:
+        status, error = 400, " ".join(str(message) for message in form.errors.get("days", []))
+    data = selectors.dashboard_get(project=request.project, days=days)
+    context = {
+        "data": data,
+        "days": days,
+        "day_choices": DASHBOARD_DAYS,
+        "error": error,
+        "error_rate": data.error_calls / data.total_calls if data.total_calls else None,
+        "over_time_chart": _over_time_chart(request, data),
+        "agent_chart": _breakdown_chart(request, data.by_agent, "agent"),
+        "model_chart": _breakdown_chart(request, data.by_model, "model"),
+        "api_url": request.build_absolute_uri(reverse("api:create_calls")),
+    }
+    return render_page(request, "calls/dashboard.html", context, fragment="dashboard-body", status=status)
+
+
+# --- the call log -----------------------------------------------------------------------------------
+
+
+def _with_current(options: list[str], current: str) -> list[str]:
+    """A shared link may filter on a value that is not among the recent facets; keep it selectable."""
+    return options if not current or current in options else [current, *options]
+
+
+@require_GET
+@project_page("view")
+def call_list(request: ProjectRequest) -> HttpResponse:
+    form = CallFilterForm(request.GET)
+    page: selectors.CallPage | None = None
+    error, status = "", 200
+    if form.is_valid():
+        try:
+            page = selectors.call_list(
+                project=request.project, filters=form.filters(), cursor=form.cleaned_data["cursor"] or None
+            )
+        except (errors.DomainError, ValidationError):
+            error = "That “Load more” link is not valid any more; start again from the newest calls."
+            status = 400
+    else:
+        error = " ".join(str(message) for field_errors in form.errors.values() for message in field_errors)
+        status = 400
+    facets = selectors.call_facets(project=request.project)
+    values = {name: form.data.get(name, "") for name in ("agent", "model", "workload", "status", "since", "until")}
+    context = {
+        "form": form,
+        "values": values,
+        "page": page,
+        "error": error,
+        "is_later_page": bool(form.data.get("cursor")),
+        "agents": _with_current(facets["agent"], values["agent"]),
+        "models": _with_current(facets["model"], values["model"]),
+        "workloads": _with_current(facets["workload"], values["workload"]),
+        "statuses": [("ok", "OK"), ("error", "Error")],
+    }
+    context["load_more_request"] = wants_fragment(request) and request.htmx.target == "load-more"
+    fragment = "rows" if context["load_more_request"] else "results"
+    return render_page(request, "calls/list.html", context, fragment=fragment, status=status)
+
+
+@require_GET
+@project_page("view")
+def call_detail(request: ProjectRequest, call_id: str) -> HttpResponse:
+    call = selectors.call_get(project=request.project, call_id=call_id)
+    return render_page(request, "calls/detail.html", {"call": call}, fragment="call-detail")
+
+
+# --- uploads ----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@project_page("upload")
+def uploads(request: ProjectRequest) -> HttpResponse:
+    status = 200
+    if request.method == "GET":
+        form = UploadForm()
+    else:
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.import_job_create(
+                    project=request.project, upload=upload, filename=upload.name or "", created_by=request.user
+                )
+            except errors.DomainError as exc:
+                add_domain_error(form, exc)
+                status = exc.status
+            else:
+                return redirect("calls:upload_detail", slug=request.project.slug, job_id=job.id)
+        else:
+            status = 400
+    jobs = list(selectors.import_job_list(project=request.project))
+    context = {"form": form, "jobs": jobs, "any_running": any(not job.is_terminal for job in jobs)}
+    return render_page(request, "calls/uploads.html", context, fragment="recent-uploads", status=status)
+
+
+@require_GET
+@project_page("upload")
+def upload_detail(request: ProjectRequest, job_id: str) -> HttpResponse:
+    job = selectors.import_job_get(project=request.project, job_id=job_id)
+    return render_page(request, "calls/upload_detail.html", {"job": job}, fragment="job-status")
+
+
+@require_POST
+@project_page("upload")
+def upload_cancel(request: ProjectRequest, job_id: str) -> HttpResponse:
+    job = selectors.import_job_get(project=request.project, job_id=job_id)
+    if job.is_terminal:
+        notice = "This upload had already finished; nothing to cancel."
+    else:
+        job = services.import_job_cancel(job=job)
+        notice = "Cancelled." if job.is_terminal else "Cancelling: the import stops after the batch it is on."
+    if wants_fragment(request):
+        return render_page(request, "calls/upload_detail.html", {"job": job, "notice": notice}, fragment="job-status")
+    messages.info(request, notice)
+    return redirect("calls:upload_detail", slug=request.project.slug, job_id=job.id)

@@ -1,0 +1,91 @@
+"""Display helpers shared by every page: money, durations, counts, JSON, and the signed-in person's projects."""
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django import template
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+
+from apps.projects import selectors as project_selectors
+from apps.projects.models import Membership, Project
+
+register = template.Library()
+
+
+@register.filter
+def can(membership: Membership | None, ability: str) -> bool:
+    """`{% if membership|can:"upload" %}`: whether the current person's role includes an ability."""
+    return membership is not None and membership.can(ability)
+
+
+@register.simple_tag
+def user_projects(user: User | AnonymousUser) -> QuerySet[Project] | list[Project]:
+    """The projects for the switcher in the top bar."""
+    if not user.is_authenticated:
+        return []
+    return project_selectors.project_list(user=user).only("slug", "name")
+
+
+@register.filter
+def usd(value: Decimal | float | int | None) -> str:
+    """Dollars with enough precision that a fraction of a cent still reads as something."""
+    if value is None:
+        return "—"
+    amount = float(value)
+    if amount == 0:
+        return "$0.00"
+    if abs(amount) >= 100:
+        return f"${amount:,.0f}"
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    if abs(amount) >= 0.01:
+        return f"${amount:.3f}"
+    return f"${amount:.5f}"
+
+
+@register.filter
+def duration_ms(value: float | int | None) -> str:
+    """420 -> "420 ms", 1530 -> "1.53 s", 95000 -> "1m 35s"."""
+    if value is None:
+        return "—"
+    ms = float(value)
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes}m {seconds:02d}s"
+
+
+@register.filter
+def compact(value: float | int | None) -> str:
+    """12_345 -> "12.3k", 4_200_000 -> "4.2M"; small numbers keep their digits."""
+    if value is None:
+        return "—"
+    number = float(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(number) >= limit:
+            text = f"{number / limit:.1f}".removesuffix(".0")
+            return f"{text}{suffix}"
+    return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
+
+
+@register.filter
+def percent(value: float | None, digits: int = 1) -> str:
+    """0.0123 -> "1.2%"."""
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    """Indented JSON for <pre> blocks; a JSON string is parsed first so it is shown as structure."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)

@@ -1,0 +1,37 @@
+from django import forms
+
+from apps.common.errors import DomainError
+from apps.projects.models import ApiKeyScope, Role
+
+
+def add_domain_error(form: forms.Form, exc: DomainError) -> None:
+    """Show a service's error on the field it names, or above the form."""
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+class ProjectForm(forms.Form):
+    slug = forms.SlugField(
+        max_length=64,
+        help_text="Used in URLs: lower-case letters, digits and hyphens, such as support-agents.",
+    )
+    name = forms.CharField(max_length=200, required=False, help_text="Shown in the navigation; optional.")
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Which agent or service will use it, such as support-bot.")
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKeyScope.choices,
+        initial=list(ApiKeyScope.values),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one scope."},
+    )
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150, help_text="An existing account, or a new one is created.")
+    email = forms.EmailField(required=False, help_text="Only used when a new account is created.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
