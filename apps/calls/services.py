@@ -3,6 +3,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, cast
@@ -86,6 +87,16 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "") if "\x00" in text else text
 
 
+def copy_values(r: CallRow, *, project_id: Any, now: datetime, prices: PriceBook) -> tuple[Any, ...]:
+    """One row of calls_call, in the order of _COLUMNS."""
+    return (
+        r.id, project_id, r.dedupe_key, r.client_id, r.agent, r.workload, r.model, r.timestamp, now,
+        _dump(r.request), _dump(r.response), r.finish_reason, r.status, _clean(r.error), r.latency_ms,
+        r.ttft_ms, r.prompt_tokens, r.completion_tokens, prices.cost(r.model, r.prompt_tokens, r.completion_tokens),
+        r.trace_id, r.span_id, r.parent_span_id, _dump(r.metadata), _clean(r.preview),
+    )  # fmt: skip
+
+
 def _insert_rows(project: Project, rows: list[CallRow], prices: PriceBook) -> int:
     """COPY rows into a session-local staging table, then move them across with ON CONFLICT DO NOTHING:
     bulk speed, and the unique (project, dedupe_key) constraint keeps retries and concurrent
@@ -99,34 +110,7 @@ def _insert_rows(project: Project, rows: list[CallRow], prices: PriceBook) -> in
         )
         with cursor.copy(f"COPY call_staging ({_COLUMNS}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row(
-                    (
-                        r.id,
-                        project.id,
-                        r.dedupe_key,
-                        r.client_id,
-                        r.agent,
-                        r.workload,
-                        r.model,
-                        r.timestamp,
-                        now,
-                        _dump(r.request),
-                        _dump(r.response),
-                        r.finish_reason,
-                        r.status,
-                        _clean(r.error),
-                        r.latency_ms,
-                        r.ttft_ms,
-                        r.prompt_tokens,
-                        r.completion_tokens,
-                        prices.cost(r.model, r.prompt_tokens, r.completion_tokens),
-                        r.trace_id,
-                        r.span_id,
-                        r.parent_span_id,
-                        _dump(r.metadata),
-                        _clean(r.preview),
-                    )
-                )
+                copy.write_row(copy_values(r, project_id=project.id, now=now, prices=prices))
         cursor.execute(
             f"INSERT INTO calls_call ({_COLUMNS}) SELECT {_COLUMNS} FROM call_staging"
             " ON CONFLICT (project_id, dedupe_key) DO NOTHING"
