@@ -2,6 +2,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
@@ -52,10 +53,13 @@ def _encode_cursor(call: Call) -> str:
     return base64.urlsafe_b64encode(f"{call.timestamp.isoformat()}|{call.id}".encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         stamp, call_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(stamp), call_id
+        uid = as_uuid(call_id)
+        if uid is None:
+            raise ValueError(call_id)
+        return datetime.fromisoformat(stamp), uid
     except (ValueError, UnicodeDecodeError) as exc:
         raise DomainError("The cursor is not one this API gave out", field="cursor") from exc
 

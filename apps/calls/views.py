@@ -5,7 +5,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -124,7 +123,7 @@ def call_list(request: ProjectRequest) -> HttpResponse:
             page = selectors.call_list(
                 project=request.project, filters=form.filters(), cursor=form.cleaned_data["cursor"] or None
             )
-        except (errors.DomainError, ValidationError):
+        except errors.DomainError:
             error = "That “Load more” link is not valid any more; start again from the newest calls."
             status = 400
     else:
