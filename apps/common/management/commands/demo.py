@@ -47,6 +47,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, spread_days: int, no_serve: bool, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         password = self._admin_password()
         project = Project.objects.filter(slug="demo").first()
         if project is None:
