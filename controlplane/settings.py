@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.jobs",
     "apps.calls",
+    "apps.curation",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,312 @@
+"""Offline PII detection and redaction: presidio-analyzer's pattern recognizers on spaCy's blank
+English tokenizer (no model download), plus recognizers of our own for what agent logs leak most:
+API keys and tokens, secrets in JSON fields named like them, and person names.
+
+Pure functions and classes, no database: ingestion, re-scans and the PII benchmark share them.
+"""
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # presidio must not fetch the suffix list
+
+from presidio_analyzer import (
+    AnalyzerEngine,
+    EntityRecognizer,
+    Pattern,
+    PatternRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    CryptoRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    PhoneRecognizer,
+    UsSsnRecognizer,
+)
+
+# Every recognizer but the person-name one needs one of these in the text; without them the engine
+# is skipped and only names are looked for (most strings in agent logs take that fast path).
+ENGINE_TRIGGER = re.compile(r"[0-9@]|sk-|AKIA|ASIA|gh[pousr]_|xox[abpors]-|AIza|eyJ|[Bb]earer|BEARER|BEGIN|ds_")
+
+# The entity types the default engine finds; a project's policy can switch each off.
+ENTITY_TYPES = (
+    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "CRYPTO",
+    "PERSON", "SECRET",
+)  # fmt: skip
+DEFAULT_THRESHOLD = 0.4
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "CA", "AU", "IE", "IN")
+SECRET_FIELD = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|auth(orization)?|credential|private[_-]?key", re.I)
+NAME_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "sv_SE", "pt_BR", "pl_PL")
+
+
+class BlankSpacyNlpEngine(SpacyNlpEngine):
+    """spaCy's blank English pipeline: tokens and lemmas for context words, no NER, nothing to download."""
+
+    def __init__(self) -> None:
+        super().__init__(models=[{"lang_code": "en", "model_name": "blank:en"}])
+
+    def load(self) -> None:
+        import spacy
+
+        self.nlp = {"en": spacy.blank("en")}  # type: ignore[assignment]
+
+
+def _secret_recognizer() -> PatternRecognizer:
+    patterns = [
+        Pattern("openai key", r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}\b", 0.9),
+        Pattern("aws access key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0.9),
+        Pattern("github token", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", 0.9),
+        Pattern("slack token", r"\bxox[abpors]-[A-Za-z0-9\-]{10,}\b", 0.9),
+        Pattern("google api key", r"\bAIza[0-9A-Za-z_\-]{35}\b", 0.9),
+        Pattern("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\b", 0.9),
+        Pattern("bearer header", r"(?i)\bbearer\s+[A-Za-z0-9_\-\.=]{16,}", 0.8),
+        Pattern("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----", 0.95),
+        Pattern("downshift key", r"\bds_[A-Za-z0-9_\-]{30,}\b", 0.9),
+    ]
+    return PatternRecognizer(supported_entity="SECRET", patterns=patterns, name="SecretTokenRecognizer")
+
+
+class IssuerCheckedCardRecognizer(CreditCardRecognizer):
+    """Luhn alone flags order numbers (113542617735902); real cards start with a known issuer digit."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        digits = re.sub(r"\D", "", pattern_text)
+        if not digits or digits[0] not in "23456":
+            return False
+        return bool(super().validate_result(pattern_text))
+
+
+class GatedPhoneRecognizer(PhoneRecognizer):
+    """phonenumbers' matcher is the engine's slowest part: run it only where a phone-like run of digits is."""
+
+    CANDIDATE = re.compile(r"\d[\d\s().\-/]{5,}\d")
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None, regex_flags: int | None = None
+    ) -> list[RecognizerResult]:
+        if not self.CANDIDATE.search(text):
+            return []
+        return list(super().analyze(text, entities, nlp_artifacts))  # type: ignore[arg-type]
+
+
+def _international_phone_recognizer() -> PatternRecognizer:
+    pattern = Pattern("e164-ish", r"(?<![\w+])\+\d{1,3}[\s.\-]?\(?\d{2,4}\)?(?:[\s.\-]?\d{2,4}){2,3}\b", 0.5)
+    return PatternRecognizer(
+        supported_entity="PHONE_NUMBER",
+        patterns=[pattern],
+        name="InternationalPhoneRecognizer",
+        context=["phone", "call", "mobile", "tel", "number", "reach"],
+    )
+
+
+@cache
+def _name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """First and last names from Faker's locales; read once."""
+    import importlib
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for locale in NAME_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        for attr, bucket in (("first_names", first), ("last_names", last)):
+            names = getattr(provider, attr, ())
+            bucket.update(n for n in names if n[:1].isupper() and len(n) > 1)
+    return frozenset(first), frozenset(last)
+
+
+class PersonNameRecognizer(EntityRecognizer):
+    """A known first name followed by a capitalised word: "Samuel Lindqvist", "Diego Fischer's"."""
+
+    PAIR = re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+([A-Z][a-z]+(?:[-'][A-Z][a-z]+)?|[A-Z]{2,}(?![a-z]))\b")
+    NOT_SURNAMES = frozenset({"I", "The", "And", "Or", "But", "If", "My", "Your", "Our", "Please", "Thanks", "Thank"})
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entities=["PERSON"],
+            name="PersonNameRecognizer",
+            context=[
+                "name",
+                "regards",
+                "thanks",
+                "sincerely",
+                "holder",
+                "from",
+                "dear",
+                "hi",
+                "hello",
+                "signed",
+                "contact",
+            ],
+        )
+
+    def load(self) -> None:
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        first, last = _name_lists()
+        results = []
+        for match in self.PAIR.finditer(text):
+            given, family = match.group(1), match.group(2)
+            if given not in first or family in self.NOT_SURNAMES or family.upper() == family:
+                continue
+            score = 0.85 if family in last else 0.6
+            results.append(RecognizerResult("PERSON", match.start(), match.end(), score))
+        return results
+
+
+@cache
+def build_analyzer() -> AnalyzerEngine:
+    """The default offline engine (built once per process: loading recognizers takes a moment)."""
+    engine = BlankSpacyNlpEngine()
+    engine.load()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in (
+        EmailRecognizer(), GatedPhoneRecognizer(supported_regions=PHONE_REGIONS), _international_phone_recognizer(),
+        IssuerCheckedCardRecognizer(),
+        IbanRecognizer(), IpRecognizer(), UsSsnRecognizer(), CryptoRecognizer(), _secret_recognizer(),
+        PersonNameRecognizer(),
+    ):  # fmt: skip
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
+
+
+@dataclass(frozen=True)
+class Finding:
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+def _resolve(results: Iterable[RecognizerResult]) -> list[Finding]:
+    """Keep the strongest of overlapping findings (an email beats the URL inside it), in text order."""
+    chosen: list[Finding] = []
+    for r in sorted(results, key=lambda r: (-r.score, -(r.end - r.start))):
+        if all(r.end <= f.start or r.start >= f.end for f in chosen):
+            chosen.append(Finding(r.entity_type, r.start, r.end, r.score))
+    return sorted(chosen, key=lambda f: f.start)
+
+
+class PiiScanner:
+    """Find and redact PII in strings and in whole calls. Agent logs repeat themselves (the same
+    system prompt and tool schemas on every call), so each distinct string is analysed once."""
+
+    def __init__(
+        self,
+        *,
+        entities: Iterable[str] = ENTITY_TYPES,
+        threshold: float = DEFAULT_THRESHOLD,
+        allow_list: Iterable[str] = (),
+        cache_size: int = 200_000,
+    ) -> None:
+        self.entities = list(entities)
+        self.threshold = threshold
+        self.allow_list = {a.strip().lower() for a in allow_list if a.strip()}
+        self.analyzer = build_analyzer()
+        self.names = PersonNameRecognizer()
+        self.cache: dict[bytes, list[Finding]] = {}
+        self.cache_size = cache_size
+        self.analysed = 0
+
+    def findings(self, text: str) -> list[Finding]:
+        if not text or not text.strip():
+            return []
+        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        found = self.cache.get(key)
+        if found is None:
+            self.analysed += 1
+            results = self.analyzer.analyze(
+                text,
+                language="en",
+                entities=self.entities,
+                score_threshold=self.threshold,
+                allow_list=list(self.allow_list) or None,
+            )
+            found = [f for f in _resolve(results) if text[f.start : f.end].strip().lower() not in self.allow_list]
+            if len(self.cache) >= self.cache_size:
+                self.cache.clear()
+            self.cache[key] = found
+        return found
+
+    def redact_text(self, text: str, counts: Counter[str]) -> str:
+        found = self.findings(text)
+        if not found:
+            return text
+        parts, position = [], 0
+        for f in found:
+            parts += [text[position : f.start], f"<{f.entity_type}>"]
+            counts[f.entity_type] += 1
+            position = f.end
+        parts.append(text[position:])
+        return "".join(parts)
+
+    def redact_value(self, value: Any, counts: Counter[str], *, key: str = "") -> Any:
+        """Walk JSON-like data; strings are redacted, values of secret-named keys are replaced."""
+        if isinstance(value, str):
+            if key and SECRET_FIELD.search(key) and value:
+                counts["SECRET"] += 1
+                return "<SECRET>"
+            return self.redact_text(value, counts)
+        if isinstance(value, dict):
+            return {k: self.redact_value(v, counts, key=str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.redact_value(v, counts, key=key) for v in value]
+        return value
+
+    def redact_json_string(self, text: str, counts: Counter[str]) -> str:
+        """Tool-call arguments and tool results: redact inside the JSON and keep it valid JSON."""
+        try:
+            parsed = json.loads(text)
+        except (ValueError, TypeError):
+            return self.redact_text(text, counts)
+        if not isinstance(parsed, dict | list):
+            return self.redact_text(text, counts)
+        return json.dumps(self.redact_value(parsed, counts), ensure_ascii=False)
+
+    def _redact_message(self, message: Any, counts: Counter[str]) -> Any:
+        if not isinstance(message, dict):
+            return self.redact_value(message, counts)
+        out = dict(message)
+        content = message.get("content")
+        if isinstance(content, str):
+            is_tool = message.get("role") in ("tool", "function")
+            out["content"] = self.redact_json_string(content, counts) if is_tool else self.redact_text(content, counts)
+        elif content is not None:
+            out["content"] = self.redact_value(content, counts)
+        if isinstance(message.get("tool_calls"), list):
+            calls = []
+            for call in message["tool_calls"]:
+                call = dict(call) if isinstance(call, dict) else call
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                    call["function"] = {**fn, "arguments": self.redact_json_string(fn["arguments"], counts)}
+                calls.append(call)
+            out["tool_calls"] = calls
+        return out
+
+    def redact_call(
+        self, *, request: dict[str, Any], response: dict[str, Any] | None, metadata: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any], Counter[str]]:
+        """Every string an agent can leak through: message text and parts, tool-call arguments, tool
+        results, the response, and metadata values. Tool schemas and parameters are left as they are."""
+        counts: Counter[str] = Counter()
+        request = dict(request)
+        if isinstance(request.get("messages"), list):
+            request["messages"] = [self._redact_message(m, counts) for m in request["messages"]]
+        new_response = self._redact_message(response, counts) if response is not None else None
+        new_metadata = self.redact_value(metadata, counts)
+        return request, new_response, new_metadata, counts
