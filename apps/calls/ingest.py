@@ -77,6 +77,7 @@ class CallRow:
     parent_span_id: str
     metadata: dict[str, Any]
     preview: str
+    pii_counts: dict[str, int] = field(default_factory=dict)
 
 
 class RecordErrors(Exception):
@@ -197,6 +198,15 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def preview_of(request: dict[str, Any]) -> str:
+    """The last user turn, whitespace collapsed and shortened, for lists."""
+    text = ""
+    for message in request.get("messages") or ():
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = _text_of(message.get("content"))
+    return " ".join(text[: PREVIEW_CHARS * 4].split())[:PREVIEW_CHARS]
+
+
 def _check_content(content: Any, name: str, errors: list[dict[str, str]]) -> None:
     if content is None or isinstance(content, str):
         return
@@ -222,17 +232,16 @@ def _check_tool_calls(tool_calls: Any, name: str, errors: list[dict[str, str]]) 
             _err(errors, f"{name}[{j}].function.arguments", "must be a JSON string")
 
 
-def _check_request(request: Any, errors: list[dict[str, str]]) -> tuple[str, str]:
-    """Validate the chat.completions request; returns (model, preview)."""
+def _check_request(request: Any, errors: list[dict[str, str]]) -> str:
+    """Validate the chat.completions request; returns the model."""
     if not isinstance(request, dict):
         _err(errors, "request", "is required and must be an object (the chat.completions request)")
-        return "", ""
+        return ""
     model = request.get("model")
     if not isinstance(model, str) or not model.strip() or len(model) > 200:
         _err(errors, "request.model", "is required: the model name the agent asked for")
         model = ""
     messages = request.get("messages")
-    preview = ""
     if not isinstance(messages, list) or not messages:
         _err(errors, "request.messages", "is required and must be a non-empty list")
     else:
@@ -247,8 +256,6 @@ def _check_request(request: Any, errors: list[dict[str, str]]) -> tuple[str, str
             _check_content(message.get("content"), f"{where}.content", errors)
             if "tool_calls" in message:
                 _check_tool_calls(message["tool_calls"], f"{where}.tool_calls", errors)
-            if role == "user":
-                preview = _text_of(message.get("content"))
     tools = request.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
@@ -268,7 +275,7 @@ def _check_request(request: Any, errors: list[dict[str, str]]) -> tuple[str, str
         value = request.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             _err(errors, f"request.{name}", "must be an integer")
-    return model, " ".join(preview.split())[:PREVIEW_CHARS]
+    return model
 
 
 def _normalise_response(
@@ -321,7 +328,7 @@ def validate_record(raw: Any, *, now: datetime, ignored: set[str]) -> CallRow:
         if key not in KNOWN_FIELDS:
             ignored.add(key)
 
-    model, preview = _check_request(raw.get("request"), errors)
+    model = _check_request(raw.get("request"), errors)
     if "response" not in raw:
         _err(errors, "response", "is required: the assistant message or the ChatCompletion")
     message, finish_reason, extras = _normalise_response(raw.get("response"), errors)
@@ -393,5 +400,5 @@ def validate_record(raw: Any, *, now: datetime, ignored: set[str]) -> CallRow:
         span_id=span_id,
         parent_span_id=parent_span_id,
         metadata=metadata,
-        preview=preview,
+        preview=preview_of(raw["request"]),
     )

@@ -39,6 +39,9 @@ class Call(models.Model):
     parent_span_id = models.CharField(max_length=128, blank=True)
     metadata = models.JSONField(default=dict)
     preview = models.CharField(max_length=240, blank=True, help_text="The last user turn, shortened, for lists.")
+    pii_counts = models.JSONField(
+        default=dict, help_text="PII found and redacted before storage, by type (never values)."
+    )
 
     class Meta:
         constraints = [

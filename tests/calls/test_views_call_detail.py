@@ -158,3 +158,19 @@ def test_an_outsider_gets_404(login: Callable[[User], Client], outsider: User, p
 
 def test_post_is_405(viewer_client: Client, project: Project) -> None:
     assert viewer_client.post(url(stored(project))).status_code == 405
+
+
+def test_the_page_says_what_personal_data_was_removed(client, project, viewer) -> None:  # type: ignore[no-untyped-def]
+    from apps.calls.ingest import Batch
+    from apps.calls.models import Call
+    from apps.calls.services import calls_ingest
+    from tests.conftest import make_call
+
+    record = make_call(id="pii")
+    record["request"]["messages"][1]["content"] = "Mail me at pat@example.com"
+    calls_ingest(project=project, batch=Batch(records=[(0, record)]))
+    call = Call.objects.get(project=project, client_id="pii")
+    client.force_login(viewer)
+    page = client.get(f"/p/{project.slug}/calls/{call.id}/").content.decode()
+    assert "pat@example.com" not in page
+    assert "&lt;EMAIL_ADDRESS&gt;</code> \u00d7 1" in page

@@ -72,6 +72,7 @@ class Command(BaseCommand):
                     "4",
                     "--timeout",
                     "120",
+                    "--preload",
                     "--access-logfile",
                     "-",
                 ],

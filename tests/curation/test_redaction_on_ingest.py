@@ -1,0 +1,143 @@
+"""PII never reaches storage: planted values, through every ingest path, are absent from the stored rows
+(the rows are read back with SQL, not through the API)."""
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from apps.calls import services
+from apps.calls.models import Call
+from apps.projects.models import Project
+from tests.conftest import SAMPLE_PATH, make_call
+
+PLANTED = ("ann.lee@example.com", "555-0199", "hunter2", "Lindqvist", "GB82 WEST", "555-0117", "4111 1111 1111 1111",
+           "sk-proj-abcdefghijklmnopqrstuvwx")  # fmt: skip
+
+
+def leaky_call(call_id: str) -> dict[str, Any]:
+    record = make_call(
+        id=call_id, metadata={"customer": {"phone": "+1 512-555-0117"}, "api_key": "sk-proj-abcdefghijklmnopqrstuvwx"}
+    )
+    record["request"]["messages"] += [
+        {"role": "user", "content": [{"type": "text", "text": "Invite ann.lee@example.com, card 4111 1111 1111 1111"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "t1",
+                    "type": "function",
+                    "function": {
+                        "name": "invite",
+                        "arguments": json.dumps({"email": "ann.lee@example.com", "note": "Call 415-555-0199"}),
+                    },
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "t1",
+            "content": json.dumps({"password": "hunter2", "by": "Samuel Lindqvist"}),
+        },
+    ]
+    record["response"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "t2",
+                "type": "function",
+                "function": {"name": "pay", "arguments": json.dumps({"iban": "GB82 WEST 1234 5698 7654 32"})},
+            }
+        ],
+    }
+    return record
+
+
+def stored_text(project: Project) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(request::text || response::text || metadata::text || preview || error, ' ')"
+            " FROM calls_call WHERE project_id = %s",
+            [project.id],
+        )
+        return cursor.fetchone()[0] or ""
+
+
+def assert_nothing_planted_is_stored(project: Project) -> None:
+    text = stored_text(project)
+    assert text, "no calls were stored"
+    leaked = [value for value in PLANTED if value in text]
+    assert leaked == []
+
+
+def test_rest_json(api_client: Client, project: Project) -> None:
+    response = api_client.post(
+        "/api/v1/calls", orjson.dumps({"calls": [leaky_call("a")]}), content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert_nothing_planted_is_stored(project)
+    call = Call.objects.get(project=project)
+    assert call.pii_counts["EMAIL_ADDRESS"] == 2 and call.pii_counts["SECRET"] == 2 and call.pii_counts["PERSON"] == 1
+    assert json.loads(call.response["tool_calls"][0]["function"]["arguments"]) == {"iban": "<IBAN_CODE>"}
+    assert (
+        json.loads(call.request["messages"][3]["tool_calls"][0]["function"]["arguments"])["email"] == "<EMAIL_ADDRESS>"
+    )
+
+
+def test_rest_ndjson(api_client: Client, project: Project) -> None:
+    response = api_client.post("/api/v1/calls", orjson.dumps(leaky_call("n")), content_type="application/x-ndjson")
+    assert response.status_code == 200
+    assert_nothing_planted_is_stored(project)
+
+
+def test_browser_upload_job(project: Project) -> None:
+    job = services.import_job_create(
+        project=project,
+        upload=io.BytesIO(orjson.dumps(leaky_call("u")) + b"\n"),
+        filename="calls.jsonl",
+        created_by=None,
+    )
+    services.import_job_run(job_id=str(job.id))
+    assert_nothing_planted_is_stored(project)
+
+
+def test_import_calls_command(project: Project, tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    path.write_bytes(orjson.dumps(leaky_call("c")) + b"\n")
+    call_command("import_calls", str(path), project=project.slug, stdout=io.StringIO(), stderr=io.StringIO())
+    assert_nothing_planted_is_stored(project)
+
+
+def test_the_preview_shows_the_redacted_text(api_client: Client, project: Project) -> None:
+    api_client.post("/api/v1/calls", orjson.dumps({"calls": [leaky_call("p")]}), content_type="application/json")
+    assert Call.objects.get(project=project).preview == "Invite <EMAIL_ADDRESS>, card <CREDIT_CARD>"
+
+
+def test_clean_calls_are_stored_as_sent(api_client: Client, project: Project) -> None:
+    record = make_call(id="clean")
+    api_client.post("/api/v1/calls", orjson.dumps({"calls": [record]}), content_type="application/json")
+    call = Call.objects.get(project=project)
+    assert call.request == record["request"] and call.pii_counts == {}
+
+
+def test_no_planted_email_or_card_of_the_sample_is_stored(
+    project: Project, make_project: Callable[..., Project]
+) -> None:
+    services.calls_import_file(project=project, path=SAMPLE_PATH)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            r"SELECT count(*) FROM calls_call WHERE project_id = %s"
+            r" AND (request::text ~ '[A-Za-z0-9._%%+-]+@[A-Za-z0-9-]+\.[A-Za-z.]+'"
+            r" OR request::text ~ '\m4[0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}\M')",
+            [project.id],
+        )
+        assert cursor.fetchone()[0] == 0
+    assert Call.objects.filter(project=project).exclude(pii_counts={}).count() >= 150
