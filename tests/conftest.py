@@ -1,4 +1,5 @@
 import itertools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -122,4 +123,49 @@ def make_call(**overrides: Any) -> dict[str, Any]:
         "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
     }
     record.update(overrides)
+    return record
+
+
+def make_leaky_call(call_id: str) -> dict[str, Any]:
+    """A call with PII in every field kind: content parts, tool-call arguments, a tool result, the
+    response's tool call, metadata values and secret-named keys."""
+    record = make_call(
+        id=call_id, metadata={"customer": {"phone": "+1 512-555-0117"}, "api_key": "sk-proj-abcdefghijklmnopqrstuvwx"}
+    )
+    record["request"]["tools"] = [
+        {"type": "function", "function": {"name": "invite", "parameters": {"type": "object"}}}
+    ]
+    record["request"]["messages"] += [
+        {"role": "user", "content": [{"type": "text", "text": "Invite ann.lee@example.com, card 4111 1111 1111 1111"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "t1",
+                    "type": "function",
+                    "function": {
+                        "name": "invite",
+                        "arguments": json.dumps({"email": "ann.lee@example.com", "note": "Call 415-555-0199"}),
+                    },
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "t1",
+            "content": json.dumps({"password": "hunter2", "by": "Samuel Lindqvist"}),
+        },
+    ]
+    record["response"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "t2",
+                "type": "function",
+                "function": {"name": "pay", "arguments": json.dumps({"iban": "GB82 WEST 1234 5698 7654 32"})},
+            }
+        ],
+    }
     return record

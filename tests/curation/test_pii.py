@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from apps.curation.pii import PiiScanner
+from tests.conftest import make_leaky_call
 
 
 @pytest.fixture(scope="module")
@@ -78,57 +79,20 @@ def test_each_distinct_string_is_analysed_once() -> None:
 
 
 def test_every_field_of_a_call_is_redacted_and_json_stays_json(scanner: PiiScanner) -> None:
-    request: dict[str, Any] = {
-        "model": "gpt-4o",
-        "messages": [
-            {"role": "system", "content": "You book meetings."},
-            {"role": "user", "content": [{"type": "text", "text": "Invite ann.lee@example.com"}]},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "t1",
-                        "type": "function",
-                        "function": {
-                            "name": "invite",
-                            "arguments": json.dumps({"email": "ann.lee@example.com", "note": "Call 415-555-0199"}),
-                        },
-                    }
-                ],
-            },
-            {
-                "role": "tool",
-                "tool_call_id": "t1",
-                "content": json.dumps({"ok": True, "password": "hunter2", "organiser": "Samuel Lindqvist"}),
-            },
-        ],
-        "tools": [{"type": "function", "function": {"name": "invite", "parameters": {"type": "object"}}}],
-    }
-    response = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "t2",
-                "type": "function",
-                "function": {"name": "pay", "arguments": json.dumps({"iban": "GB82 WEST 1234 5698 7654 32"})},
-            }
-        ],
-    }
-    metadata = {"customer": {"phone": "+1 512-555-0117"}, "api_key": "abc123"}
+    record = make_leaky_call("x")
+    original = json.dumps(record)
     new_request, new_response, new_metadata, counts = scanner.redact_call(
-        request=request, response=response, metadata=metadata
+        request=record["request"], response=record["response"], metadata=record["metadata"]
     )
     everything = json.dumps([new_request, new_response, new_metadata])
-    for leaked in ("ann.lee@example.com", "555-0199", "hunter2", "Lindqvist", "GB82", "555-0117", "abc123"):
+    for leaked in ("ann.lee@example.com", "555-0199", "hunter2", "Lindqvist", "GB82", "555-0117", "sk-proj-"):
         assert leaked not in everything
-    for call in (new_request["messages"][2]["tool_calls"][0], new_response["tool_calls"][0]):
+    for call in (new_request["messages"][3]["tool_calls"][0], new_response["tool_calls"][0]):
         json.loads(call["function"]["arguments"])  # still valid JSON
-    assert json.loads(new_request["messages"][3]["content"])["ok"] is True
-    assert new_request["tools"] == request["tools"]
+    assert json.loads(new_request["messages"][4]["content"])["by"] == "<PERSON>"
+    assert new_request["tools"] == record["request"]["tools"]
     assert counts["EMAIL_ADDRESS"] == 2 and counts["SECRET"] == 2
-    assert request["messages"][1]["content"][0]["text"] == "Invite ann.lee@example.com"  # input untouched
+    assert json.dumps(record) == original  # the input is not changed
 
 
 def test_planted_emails_and_cards_in_the_sample_are_all_removed(

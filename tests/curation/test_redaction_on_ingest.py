@@ -5,7 +5,6 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 from django.core.management import call_command
@@ -15,50 +14,10 @@ from django.test import Client
 from apps.calls import services
 from apps.calls.models import Call
 from apps.projects.models import Project
-from tests.conftest import SAMPLE_PATH, make_call
+from tests.conftest import SAMPLE_PATH, make_call, make_leaky_call
 
 PLANTED = ("ann.lee@example.com", "555-0199", "hunter2", "Lindqvist", "GB82 WEST", "555-0117", "4111 1111 1111 1111",
            "sk-proj-abcdefghijklmnopqrstuvwx")  # fmt: skip
-
-
-def leaky_call(call_id: str) -> dict[str, Any]:
-    record = make_call(
-        id=call_id, metadata={"customer": {"phone": "+1 512-555-0117"}, "api_key": "sk-proj-abcdefghijklmnopqrstuvwx"}
-    )
-    record["request"]["messages"] += [
-        {"role": "user", "content": [{"type": "text", "text": "Invite ann.lee@example.com, card 4111 1111 1111 1111"}]},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "t1",
-                    "type": "function",
-                    "function": {
-                        "name": "invite",
-                        "arguments": json.dumps({"email": "ann.lee@example.com", "note": "Call 415-555-0199"}),
-                    },
-                }
-            ],
-        },
-        {
-            "role": "tool",
-            "tool_call_id": "t1",
-            "content": json.dumps({"password": "hunter2", "by": "Samuel Lindqvist"}),
-        },
-    ]
-    record["response"] = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "t2",
-                "type": "function",
-                "function": {"name": "pay", "arguments": json.dumps({"iban": "GB82 WEST 1234 5698 7654 32"})},
-            }
-        ],
-    }
-    return record
 
 
 def stored_text(project: Project) -> str:
@@ -80,7 +39,7 @@ def assert_nothing_planted_is_stored(project: Project) -> None:
 
 def test_rest_json(api_client: Client, project: Project) -> None:
     response = api_client.post(
-        "/api/v1/calls", orjson.dumps({"calls": [leaky_call("a")]}), content_type="application/json"
+        "/api/v1/calls", orjson.dumps({"calls": [make_leaky_call("a")]}), content_type="application/json"
     )
     assert response.status_code == 200
     assert_nothing_planted_is_stored(project)
@@ -93,7 +52,7 @@ def test_rest_json(api_client: Client, project: Project) -> None:
 
 
 def test_rest_ndjson(api_client: Client, project: Project) -> None:
-    response = api_client.post("/api/v1/calls", orjson.dumps(leaky_call("n")), content_type="application/x-ndjson")
+    response = api_client.post("/api/v1/calls", orjson.dumps(make_leaky_call("n")), content_type="application/x-ndjson")
     assert response.status_code == 200
     assert_nothing_planted_is_stored(project)
 
@@ -101,7 +60,7 @@ def test_rest_ndjson(api_client: Client, project: Project) -> None:
 def test_browser_upload_job(project: Project) -> None:
     job = services.import_job_create(
         project=project,
-        upload=io.BytesIO(orjson.dumps(leaky_call("u")) + b"\n"),
+        upload=io.BytesIO(orjson.dumps(make_leaky_call("u")) + b"\n"),
         filename="calls.jsonl",
         created_by=None,
     )
@@ -111,13 +70,13 @@ def test_browser_upload_job(project: Project) -> None:
 
 def test_import_calls_command(project: Project, tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    path.write_bytes(orjson.dumps(leaky_call("c")) + b"\n")
+    path.write_bytes(orjson.dumps(make_leaky_call("c")) + b"\n")
     call_command("import_calls", str(path), project=project.slug, stdout=io.StringIO(), stderr=io.StringIO())
     assert_nothing_planted_is_stored(project)
 
 
 def test_the_preview_shows_the_redacted_text(api_client: Client, project: Project) -> None:
-    api_client.post("/api/v1/calls", orjson.dumps({"calls": [leaky_call("p")]}), content_type="application/json")
+    api_client.post("/api/v1/calls", orjson.dumps({"calls": [make_leaky_call("p")]}), content_type="application/json")
     assert Call.objects.get(project=project).preview == "Invite <EMAIL_ADDRESS>, card <CREDIT_CARD>"
 
 
