@@ -229,13 +229,7 @@ class PiiScanner:
         found = self.cache.get(key)
         if found is None:
             self.analysed += 1
-            results = self.analyzer.analyze(
-                text,
-                language="en",
-                entities=self.entities,
-                score_threshold=self.threshold,
-                allow_list=list(self.allow_list) or None,
-            )
+            results = self.analyzer.analyze(text, language="en", entities=self.entities, score_threshold=self.threshold)
             found = [f for f in _resolve(results) if text[f.start : f.end].strip().lower() not in self.allow_list]
             if len(self.cache) >= self.cache_size:
                 self.cache.clear()

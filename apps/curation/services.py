@@ -3,18 +3,17 @@
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from apps.calls.ingest import CallRow, preview_of
 from apps.projects.models import Project
 
 if TYPE_CHECKING:
-    from apps.calls.ingest import CallRow
     from apps.curation.pii import PiiScanner
 
 _scanner: "PiiScanner | None" = None
 
 
-def pii_scanner_get(*, project: Project) -> "PiiScanner":
-    """The scanner for a project's policy. Every project uses the default policy for now; the scanner
-    is built once per process and keeps its content-hash cache across requests."""
+def _default_scanner() -> "PiiScanner":
+    """Built once per process (presidio and spaCy load lazily); keeps its content-hash cache across requests."""
     global _scanner
     if _scanner is None:
         from apps.curation.pii import PiiScanner
@@ -23,12 +22,15 @@ def pii_scanner_get(*, project: Project) -> "PiiScanner":
     return _scanner
 
 
-def redact_rows(*, project: Project, rows: "list[CallRow]") -> None:
+def pii_scanner_get(*, project: Project) -> "PiiScanner":
+    """The scanner for a project's policy. Every project uses the default policy for now."""
+    return _default_scanner()
+
+
+def redact_rows(*, project: Project, rows: list[CallRow]) -> None:
     """Redact validated calls in place, before anything is written; record what was found, by type."""
     if not rows:
         return
-    from apps.calls.ingest import preview_of
-
     scanner = pii_scanner_get(project=project)
     for row in rows:
         request, response, metadata, counts = scanner.redact_call(
@@ -44,6 +46,6 @@ def redact_rows(*, project: Project, rows: "list[CallRow]") -> None:
 
 def pii_scanner_warm_up() -> None:
     """Load the engine and run it once, so the first ingest request does not pay for it."""
-    scanner = pii_scanner_get(project=Project())
+    scanner = _default_scanner()
     scanner.redact_text("warm-up: jane@example.com, +1 415-555-0134, Samuel Lindqvist", Counter())
     scanner.cache.clear()
