@@ -36,10 +36,6 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
-# Every recognizer but the person-name one needs one of these in the text; without them the engine
-# is skipped and only names are looked for (most strings in agent logs take that fast path).
-ENGINE_TRIGGER = re.compile(r"[0-9@]|sk-|AKIA|ASIA|gh[pousr]_|xox[abpors]-|AIza|eyJ|[Bb]earer|BEARER|BEGIN|ds_")
-
 # The entity types the default engine finds; a project's policy can switch each off.
 ENTITY_TYPES = (
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "CRYPTO",
@@ -217,7 +213,6 @@ class PiiScanner:
         self.threshold = threshold
         self.allow_list = {a.strip().lower() for a in allow_list if a.strip()}
         self.analyzer = build_analyzer()
-        self.names = PersonNameRecognizer()
         self.cache: dict[bytes, list[Finding]] = {}
         self.cache_size = cache_size
         self.analysed = 0

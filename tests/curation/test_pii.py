@@ -33,6 +33,7 @@ def redact(scanner: PiiScanner, text: str) -> tuple[str, Counter[str]]:
         ("The server is 192.168.10.24 now", "IP_ADDRESS", "192.168.10.24"),
         ("Use key sk-proj-abcdefghijklmnopqrstuvwxyz123456", "SECRET", "sk-proj-abcdefghij"),
         ("AWS AKIAIOSFODNN7EXAMPLE leaked", "SECRET", "AKIAIOSFODNN7EXAMPLE"),
+        ("header bEaReR abcdefghijklmnopqrstuvwxyz", "SECRET", "abcdefghijklmnopqrstuvwxyz"),
         ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlX2hlcmU", "SECRET", "eyJhbGciOiJIUzI1NiJ9"),
         ("Thanks,\nSamuel Lindqvist", "PERSON", "Samuel Lindqvist"),
         ("is Diego Fischer's party on friday cancelled", "PERSON", "Diego Fischer"),
