@@ -18,4 +18,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("apps.projects.urls")),
     path("p/<slug:slug>/", include("apps.calls.urls")),
+    path("p/<slug:slug>/curation/", include("apps.curation.urls")),
 ]

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.calls.models import CallStatus
 from apps.calls.selectors import CallFilters
+from apps.curation import eligibility
 
 DASHBOARD_DAYS = (1, 7, 14, 30, 90)
 
@@ -19,6 +20,11 @@ class CallFilterForm(forms.Form):
         choices=[("", "Any status"), *CallStatus.choices],
         required=False,
         error_messages={"invalid_choice": "Status is either “ok” or “error”."},
+    )
+    training = forms.ChoiceField(
+        choices=[("", "Any"), ("yes", "Trainable"), ("no", "Excluded"), *eligibility.REASON_LABELS.items()],
+        required=False,
+        error_messages={"invalid_choice": "Choose trainable, excluded, or one exclusion reason."},
     )
     since = forms.DateField(required=False, error_messages={"invalid": "“From” must be a date such as 2025-01-31."})
     until = forms.DateField(required=False, error_messages={"invalid": "“To” must be a date such as 2025-01-31."})
@@ -45,13 +51,14 @@ class CallFilterForm(forms.Form):
             model=data.get("model", ""),
             workload=data.get("workload", ""),
             status=data.get("status", ""),
+            training=data.get("training", ""),
             since=since,
             until=until,
         )
 
     @property
     def is_filtered(self) -> bool:
-        fields = ("agent", "model", "workload", "status", "since", "until")
+        fields = ("agent", "model", "workload", "status", "training", "since", "until")
         return self.is_bound and any(self.data.get(name) for name in fields)
 
 

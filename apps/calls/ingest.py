@@ -78,6 +78,15 @@ class CallRow:
     metadata: dict[str, Any]
     preview: str
     pii_counts: dict[str, int] = field(default_factory=dict)
+    # Filled in by curation (apps.curation.services.curate_rows) before the row is written.
+    pii_fields: dict[str, int] = field(default_factory=dict)
+    curation_version: int = 0
+    trainable: bool = True
+    exclusion_reason: str = ""
+    duplicate_of: uuid.UUID | None = None
+    prompt_hash: str = ""
+    minhash: list[int] | None = None
+    near_keys: list[int] | None = None
 
 
 class RecordErrors(Exception):

@@ -1,6 +1,8 @@
 import uuid
 from decimal import Decimal
 
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from apps.jobs.models import Job
@@ -42,6 +44,17 @@ class Call(models.Model):
     pii_counts = models.JSONField(
         default=dict, help_text="PII found and redacted before storage, by type (never values)."
     )
+    pii_fields = models.JSONField(default=dict, help_text="Where PII was found (field kind), with counts.")
+    curation_version = models.PositiveIntegerField(
+        default=0, help_text="The version of the project's curation policy this call was last curated under."
+    )
+    # Training eligibility: trainable, or excluded for one reason (see apps.curation.eligibility).
+    trainable = models.BooleanField(default=True)
+    exclusion_reason = models.CharField(max_length=32, blank=True)
+    duplicate_of = models.UUIDField(null=True, blank=True)
+    prompt_hash = models.CharField(max_length=32, blank=True, help_text="Hash of the normalised prompt.")
+    minhash = ArrayField(models.BigIntegerField(), null=True, blank=True)
+    near_keys = ArrayField(models.BigIntegerField(), null=True, blank=True, help_text="MinHash LSH band keys.")
 
     class Meta:
         constraints = [
@@ -53,6 +66,10 @@ class Call(models.Model):
             models.Index(fields=["project", "agent", "-timestamp"], name="call_project_agent_time"),
             models.Index(fields=["project", "model", "-timestamp"], name="call_project_model_time"),
             models.Index(fields=["project", "workload", "-timestamp"], name="call_project_workload_time"),
+            models.Index(fields=["project", "prompt_hash"], name="call_project_prompt_hash"),
+            models.Index(fields=["project", "trainable", "-timestamp"], name="call_project_trainable_time"),
+            models.Index(fields=["project", "curation_version"], name="call_project_curation_version"),
+            GinIndex(fields=["near_keys"], name="call_near_keys"),
         ]
 
     def __str__(self) -> str:

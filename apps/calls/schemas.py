@@ -32,6 +32,10 @@ class CallFilterIn(Schema):
     model: str = ""
     workload: str = ""
     status: Literal["", "ok", "error"] = ""
+    training: Literal[
+        "", "yes", "no", "duplicate", "near_duplicate", "error", "empty_response", "truncated", "too_long",
+        "invalid_tool_json",
+    ] = Field("", description="yes: trainable calls; no: excluded ones; or one exclusion reason")  # fmt: skip
     since: datetime | None = Field(None, description="Calls at or after this time (ISO 8601)")
     until: datetime | None = Field(None, description="Calls before this time (ISO 8601)")
     cursor: str | None = Field(None, description="next_cursor from the previous page")
@@ -55,6 +59,10 @@ class CallSummaryOut(Schema):
     cost: Decimal | None
     trace_id: str
     preview: str
+    trainable: bool = Field(description="Whether the call may become training data")
+    exclusion_reason: str = Field(description="Why not, when it may not (duplicate, truncated, ...)")
+    duplicate_of: UUID | None = Field(description="The call this one duplicates, for (near-)duplicates")
+    pii_counts: dict[str, int] = Field(description="PII found and redacted before storage, by type")
 
 
 class CallOut(CallSummaryOut):

@@ -30,6 +30,10 @@ LIST_COLUMNS = (
     "cost",
     "trace_id",
     "preview",
+    "trainable",
+    "exclusion_reason",
+    "duplicate_of",
+    "pii_counts",
 )
 
 
@@ -41,6 +45,7 @@ class CallFilters:
     since: datetime | None = None
     until: datetime | None = None
     status: str = ""
+    training: str = ""  # "yes", "no", or one exclusion reason
 
 
 @dataclass
@@ -74,6 +79,12 @@ def call_queryset(*, project: Project, filters: CallFilters) -> QuerySet[Call]:
         qs = qs.filter(workload=filters.workload)
     if filters.status:
         qs = qs.filter(status=filters.status)
+    if filters.training == "yes":
+        qs = qs.filter(trainable=True)
+    elif filters.training == "no":
+        qs = qs.filter(trainable=False)
+    elif filters.training:
+        qs = qs.filter(trainable=False, exclusion_reason=filters.training)
     if filters.since:
         qs = qs.filter(timestamp__gte=filters.since)
     if filters.until:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.calls.ingest import Batch, CallRow, RecordErrors, rejection, validate_record
 from apps.calls.models import Call, ImportJob, ModelPrice
 from apps.common.errors import DomainError, TooLarge
-from apps.curation.services import redact_rows
+from apps.curation.services import curate_rows, duplicates_mark
 from apps.jobs import services as jobs
 from apps.projects.models import Project
 
@@ -69,7 +69,8 @@ class PriceBook:
 _COLUMNS = (
     "id, project_id, dedupe_key, client_id, agent, workload, model, timestamp, received_at, request, response, "
     "finish_reason, status, error, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cost, trace_id, span_id, "
-    "parent_span_id, metadata, preview, pii_counts"
+    "parent_span_id, metadata, preview, pii_counts, pii_fields, curation_version, trainable, exclusion_reason, "
+    "duplicate_of, prompt_hash, minhash, near_keys"
 )
 
 
@@ -95,6 +96,8 @@ def copy_values(r: CallRow, *, project_id: Any, now: datetime, prices: PriceBook
         _dump(r.request), _dump(r.response), r.finish_reason, r.status, _clean(r.error), r.latency_ms,
         r.ttft_ms, r.prompt_tokens, r.completion_tokens, prices.cost(r.model, r.prompt_tokens, r.completion_tokens),
         r.trace_id, r.span_id, r.parent_span_id, _dump(r.metadata), _clean(r.preview), _dump(r.pii_counts),
+        _dump(r.pii_fields), r.curation_version, r.trainable, r.exclusion_reason, r.duplicate_of, r.prompt_hash,
+        r.minhash, r.near_keys,
     )  # fmt: skip
 
 
@@ -134,8 +137,9 @@ def calls_ingest(*, project: Project, batch: Batch, prices: PriceBook | None = N
             result.rejected.append(rejection(index, client_id, exc.errors))
             result.rejected_count += 1
     result.rejected.sort(key=lambda r: r["index"])
-    redact_rows(project=project, rows=rows)
+    curate_rows(project=project, rows=rows)
     with transaction.atomic():
+        duplicates_mark(project=project, rows=rows)
         result.accepted = _insert_rows(project, rows, prices or PriceBook())
     result.duplicates = len(rows) - result.accepted
     return result

@@ -130,7 +130,8 @@ def call_list(request: ProjectRequest) -> HttpResponse:
         error = " ".join(str(message) for field_errors in form.errors.values() for message in field_errors)
         status = 400
     facets = selectors.call_facets(project=request.project)
-    values = {name: form.data.get(name, "") for name in ("agent", "model", "workload", "status", "since", "until")}
+    names = ("agent", "model", "workload", "status", "training", "since", "until")
+    values = {name: form.data.get(name, "") for name in names}
     context = {
         "form": form,
         "values": values,
@@ -141,6 +142,7 @@ def call_list(request: ProjectRequest) -> HttpResponse:
         "models": _with_current(facets["model"], values["model"]),
         "workloads": _with_current(facets["workload"], values["workload"]),
         "statuses": [("ok", "OK"), ("error", "Error")],
+        "training_choices": CallFilterForm.base_fields["training"].choices[1:],  # type: ignore[attr-defined]
     }
     context["load_more_request"] = wants_fragment(request) and request.htmx.target == "load-more"
     fragment = "rows" if context["load_more_request"] else "results"

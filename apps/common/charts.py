@@ -15,6 +15,7 @@ class Bar:
     tooltip: str = ""
     href: str = ""
     highlight: float = 0.0  # a part of the bar drawn in the warning colour (errors)
+    segments: tuple[float, ...] = ()  # stacked parts, one per series of a stacked chart
 
 
 def nice_ticks(maximum: float, count: int = 4) -> list[float]:
@@ -50,8 +51,10 @@ def column_chart(
     y_label: str = "",
     max_x_labels: int = 16,
     fmt: Callable[[float], str] = _fmt_number,
+    stacked: bool = False,
 ) -> SafeString:
-    """Vertical bars over time (or any ordered labels) with a y axis, gridlines and thinned x labels."""
+    """Vertical bars over time (or any ordered labels) with a y axis, gridlines and thinned x labels.
+    `stacked`: each bar is drawn as its segments, coloured by series (classes chart-series-0..9)."""
     left, right, top, bottom = 52, 12, 14, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     ticks = nice_ticks(max((b.value for b in bars), default=0))
@@ -82,10 +85,21 @@ def column_chart(
         y = top + plot_h - h
         tooltip = escape(bar.tooltip or f"{bar.label}: {fmt(bar.value)}")
         # A full-height transparent hit area makes thin bars easy to hover.
-        shapes = [
-            f'<rect class="chart-hit" x="{left + slot * i:.1f}" y="{top}" width="{slot:.1f}" height="{plot_h}"/>',
-            f'<rect class="chart-bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" rx="2"/>',
-        ]
+        shapes = [f'<rect class="chart-hit" x="{left + slot * i:.1f}" y="{top}" width="{slot:.1f}" height="{plot_h}"/>']
+        if stacked:
+            base = float(top + plot_h)
+            for k, part in enumerate(bar.segments):
+                ph = plot_h * part / top_value
+                if ph > 0:
+                    base -= ph
+                    shapes.append(
+                        f'<rect class="chart-series-{k % 10}" x="{x:.1f}" y="{base:.1f}" width="{bar_w:.1f}" '
+                        f'height="{ph:.1f}"/>'
+                    )
+        else:
+            shapes.append(
+                f'<rect class="chart-bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" rx="2"/>'
+            )
         if bar.highlight > 0:
             hh = plot_h * min(bar.highlight, bar.value) / top_value
             shapes.append(

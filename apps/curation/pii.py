@@ -5,15 +5,11 @@ API keys and tokens, secrets in JSON fields named like them, and person names.
 Pure functions and classes, no database: ingestion, re-scans and the PII benchmark share them.
 """
 
-import hashlib
-import json
 import os
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # presidio must not fetch the suffix list
 
@@ -123,7 +119,8 @@ def _name_lists() -> tuple[frozenset[str], frozenset[str]]:
 
 
 class PersonNameRecognizer(EntityRecognizer):
-    """A known first name followed by a capitalised word: "Samuel Lindqvist", "Diego Fischer's"."""
+    """A known first name followed by a capitalised word: "Samuel Lindqvist", "Diego Fischer's".
+    A context word ("regards", "name", ...) shortly before raises the score."""
 
     PAIR = re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+([A-Z][a-z]+(?:[-'][A-Z][a-z]+)?|[A-Z]{2,}(?![a-z]))\b")
     NOT_SURNAMES = frozenset({"I", "The", "And", "Or", "But", "If", "My", "Your", "Our", "Please", "Thanks", "Thank"})
@@ -160,13 +157,18 @@ class PersonNameRecognizer(EntityRecognizer):
             if given not in first or family in self.NOT_SURNAMES or family.upper() == family:
                 continue
             score = 0.85 if family in last else 0.6
+            before = text[max(0, match.start() - 40) : match.start()].lower()
+            if any(word in self.context for word in re.findall(r"[a-z]+", before)):
+                score = min(score + 0.3, 1.0)
             results.append(RecognizerResult("PERSON", match.start(), match.end(), score))
         return results
 
 
 @cache
 def build_analyzer() -> AnalyzerEngine:
-    """The default offline engine (built once per process: loading recognizers takes a moment)."""
+    """The pattern engine (built once per process: loading recognizers takes a moment). Person names
+    are found outside it (PersonNameRecognizer, with its own context words) because they need no
+    tokens: a string with no digit, '@' or token marker skips presidio altogether."""
     engine = BlankSpacyNlpEngine()
     engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
@@ -174,7 +176,6 @@ def build_analyzer() -> AnalyzerEngine:
         EmailRecognizer(), GatedPhoneRecognizer(supported_regions=PHONE_REGIONS), _international_phone_recognizer(),
         IssuerCheckedCardRecognizer(),
         IbanRecognizer(), IpRecognizer(), UsSsnRecognizer(), CryptoRecognizer(), _secret_recognizer(),
-        PersonNameRecognizer(),
     ):  # fmt: skip
         registry.add_recognizer(recognizer)
     return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
@@ -195,107 +196,3 @@ def _resolve(results: Iterable[RecognizerResult]) -> list[Finding]:
         if all(r.end <= f.start or r.start >= f.end for f in chosen):
             chosen.append(Finding(r.entity_type, r.start, r.end, r.score))
     return sorted(chosen, key=lambda f: f.start)
-
-
-class PiiScanner:
-    """Find and redact PII in strings and in whole calls. Agent logs repeat themselves (the same
-    system prompt and tool schemas on every call), so each distinct string is analysed once."""
-
-    def __init__(
-        self,
-        *,
-        entities: Iterable[str] = ENTITY_TYPES,
-        threshold: float = DEFAULT_THRESHOLD,
-        allow_list: Iterable[str] = (),
-        cache_size: int = 200_000,
-    ) -> None:
-        self.entities = list(entities)
-        self.threshold = threshold
-        self.allow_list = {a.strip().lower() for a in allow_list if a.strip()}
-        self.analyzer = build_analyzer()
-        self.cache: dict[bytes, list[Finding]] = {}
-        self.cache_size = cache_size
-        self.analysed = 0
-
-    def findings(self, text: str) -> list[Finding]:
-        if not text or not text.strip():
-            return []
-        key = hashlib.blake2b(text.encode(), digest_size=16).digest()
-        found = self.cache.get(key)
-        if found is None:
-            self.analysed += 1
-            results = self.analyzer.analyze(text, language="en", entities=self.entities, score_threshold=self.threshold)
-            found = [f for f in _resolve(results) if text[f.start : f.end].strip().lower() not in self.allow_list]
-            if len(self.cache) >= self.cache_size:
-                self.cache.clear()
-            self.cache[key] = found
-        return found
-
-    def redact_text(self, text: str, counts: Counter[str]) -> str:
-        found = self.findings(text)
-        if not found:
-            return text
-        parts, position = [], 0
-        for f in found:
-            parts += [text[position : f.start], f"<{f.entity_type}>"]
-            counts[f.entity_type] += 1
-            position = f.end
-        parts.append(text[position:])
-        return "".join(parts)
-
-    def redact_value(self, value: Any, counts: Counter[str], *, key: str = "") -> Any:
-        """Walk JSON-like data; strings are redacted, values of secret-named keys are replaced."""
-        if isinstance(value, str):
-            if key and SECRET_FIELD.search(key) and value:
-                counts["SECRET"] += 1
-                return "<SECRET>"
-            return self.redact_text(value, counts)
-        if isinstance(value, dict):
-            return {k: self.redact_value(v, counts, key=str(k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.redact_value(v, counts, key=key) for v in value]
-        return value
-
-    def redact_json_string(self, text: str, counts: Counter[str]) -> str:
-        """Tool-call arguments and tool results: redact inside the JSON and keep it valid JSON."""
-        try:
-            parsed = json.loads(text)
-        except (ValueError, TypeError):
-            return self.redact_text(text, counts)
-        if not isinstance(parsed, dict | list):
-            return self.redact_text(text, counts)
-        return json.dumps(self.redact_value(parsed, counts), ensure_ascii=False)
-
-    def _redact_message(self, message: Any, counts: Counter[str]) -> Any:
-        if not isinstance(message, dict):
-            return self.redact_value(message, counts)
-        out = dict(message)
-        content = message.get("content")
-        if isinstance(content, str):
-            is_tool = message.get("role") in ("tool", "function")
-            out["content"] = self.redact_json_string(content, counts) if is_tool else self.redact_text(content, counts)
-        elif content is not None:
-            out["content"] = self.redact_value(content, counts)
-        if isinstance(message.get("tool_calls"), list):
-            calls = []
-            for call in message["tool_calls"]:
-                call = dict(call) if isinstance(call, dict) else call
-                fn = call.get("function") if isinstance(call, dict) else None
-                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                    call["function"] = {**fn, "arguments": self.redact_json_string(fn["arguments"], counts)}
-                calls.append(call)
-            out["tool_calls"] = calls
-        return out
-
-    def redact_call(
-        self, *, request: dict[str, Any], response: dict[str, Any] | None, metadata: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any], Counter[str]]:
-        """Every string an agent can leak through: message text and parts, tool-call arguments, tool
-        results, the response, and metadata values. Tool schemas and parameters are left as they are."""
-        counts: Counter[str] = Counter()
-        request = dict(request)
-        if isinstance(request.get("messages"), list):
-            request["messages"] = [self._redact_message(m, counts) for m in request["messages"]]
-        new_response = self._redact_message(response, counts) if response is not None else None
-        new_metadata = self.redact_value(metadata, counts)
-        return request, new_response, new_metadata, counts

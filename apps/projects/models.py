@@ -27,9 +27,18 @@ class Role(models.TextChoices):
 # What each role may do; a role includes the abilities listed for it only.
 ROLE_ABILITIES: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(
-        {"view", "upload", "manage_keys", "approve", "manage_members", "manage_workers", "manage_settings"}
+        {
+            "view",
+            "upload",
+            "manage_keys",
+            "approve",
+            "manage_curation",
+            "manage_members",
+            "manage_workers",
+            "manage_settings",
+        }
     ),
-    Role.OWNER: frozenset({"view", "upload", "manage_keys", "approve"}),
+    Role.OWNER: frozenset({"view", "upload", "manage_keys", "approve", "manage_curation"}),
     Role.ENGINEER: frozenset({"view", "upload", "manage_keys"}),
     Role.VIEWER: frozenset({"view"}),
 }

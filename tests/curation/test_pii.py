@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from apps.curation.pii import PiiScanner
+from apps.curation.scanner import PiiScanner, PolicySpec, Tally
 from tests.conftest import make_leaky_call
 
 
@@ -17,8 +17,8 @@ def scanner() -> PiiScanner:
 
 
 def redact(scanner: PiiScanner, text: str) -> tuple[str, Counter[str]]:
-    counts: Counter[str] = Counter()
-    return scanner.redact_text(text, counts), counts
+    tally = Tally()
+    return scanner.redact_text(text, tally), tally.types
 
 
 @pytest.mark.parametrize(
@@ -60,14 +60,14 @@ def test_a_luhn_valid_order_number_is_not_a_card(scanner: PiiScanner) -> None:
 
 
 def test_allow_listed_values_survive() -> None:
-    scanner = PiiScanner(allow_list=["support@acme.example.com"])
+    scanner = PiiScanner(PolicySpec(allow_list=("support@acme.example.com",)))
     redacted, counts = redact(scanner, "Mail support@acme.example.com or bob@example.org")
     assert "support@acme.example.com" in redacted and "bob@example.org" not in redacted
     assert counts == Counter({"EMAIL_ADDRESS": 1})
 
 
 def test_switched_off_types_are_kept() -> None:
-    scanner = PiiScanner(entities=["EMAIL_ADDRESS"])
+    scanner = PiiScanner(PolicySpec(thresholds={"EMAIL_ADDRESS": 0.4}))
     redacted, _ = redact(scanner, "Samuel Lindqvist, samuel@example.com")
     assert redacted == "Samuel Lindqvist, <EMAIL_ADDRESS>"
 
@@ -82,7 +82,7 @@ def test_each_distinct_string_is_analysed_once() -> None:
 def test_every_field_of_a_call_is_redacted_and_json_stays_json(scanner: PiiScanner) -> None:
     record = make_leaky_call("x")
     original = json.dumps(record)
-    new_request, new_response, new_metadata, counts = scanner.redact_call(
+    new_request, new_response, new_metadata, tally = scanner.redact_call(
         request=record["request"], response=record["response"], metadata=record["metadata"]
     )
     everything = json.dumps([new_request, new_response, new_metadata])
@@ -92,7 +92,8 @@ def test_every_field_of_a_call_is_redacted_and_json_stays_json(scanner: PiiScann
         json.loads(call["function"]["arguments"])  # still valid JSON
     assert json.loads(new_request["messages"][4]["content"])["by"] == "<PERSON>"
     assert new_request["tools"] == record["request"]["tools"]
-    assert counts["EMAIL_ADDRESS"] == 2 and counts["SECRET"] == 2
+    assert tally.types["EMAIL_ADDRESS"] == 2 and tally.types["SECRET"] == 2
+    assert tally.fields["tool-call arguments.email"] == 1 and tally.fields["metadata.api_key"] == 1
     assert json.dumps(record) == original  # the input is not changed
 
 

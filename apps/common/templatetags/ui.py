@@ -20,6 +20,14 @@ def can(membership: Membership | None, ability: str) -> bool:
     return membership is not None and membership.can(ability)
 
 
+@register.filter
+def exclusion_label(reason: str) -> str:
+    """Why a call is not used for training, in words."""
+    from apps.curation.eligibility import REASON_LABELS
+
+    return REASON_LABELS.get(reason, reason)
+
+
 @register.simple_tag
 def user_projects(user: User | AnonymousUser) -> QuerySet[Project] | list[Project]:
     """The projects for the switcher in the top bar."""
