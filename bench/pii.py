@@ -26,7 +26,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apps.curation.pii import BlankSpacyNlpEngine, PiiScanner  # noqa: E402
+from apps.curation.scanner import PiiScanner, Tally  # noqa: E402
 
 SAMPLE = ROOT / "demo" / "agent_logs_sample.jsonl"
 CARD = ROOT / "demo" / "agent_logs_sample.md"
@@ -85,10 +85,10 @@ def main() -> None:
     # Quality, on the user messages the PII was planted in.
     found_types: dict[str, Counter[str]] = {}
     for r in records:
-        counts: Counter[str] = Counter()
+        tally = Tally()
         for text in user_texts(r):
-            scanner.redact_text(text, counts)
-        found_types[r["id"]] = counts
+            scanner.redact_text(text, tally)
+        found_types[r["id"]] = tally.types
     print("\nquality (planted spans in user messages)")
     print(
         f"  {'type':<14}{'planted':>8}{'found':>7}{'recall':>8}{'false+':>8}{'precision':>10}{'target':>8}"
@@ -113,8 +113,8 @@ def main() -> None:
     t0 = time.perf_counter()
     total: Counter[str] = Counter()
     for r in records:
-        *_, counts = fresh.redact_call(request=r["request"], response=r["response"], metadata={})
-        total += counts
+        *_, tally = fresh.redact_call(request=r["request"], response=r["response"], metadata={})
+        total += tally.types
     pipeline_s = time.perf_counter() - t0
     pipeline_rate = len(records) / pipeline_s
     print(
@@ -123,9 +123,15 @@ def main() -> None:
     )
 
     # The naive baseline: presidio's stock recognizers on the same offline tokenizer, every string, no cache.
+    import spacy
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
-    engine = BlankSpacyNlpEngine()
+    class BlankSpacyNlpEngine(SpacyNlpEngine):
+        def load(self) -> None:
+            self.nlp = {"en": spacy.blank("en")}  # type: ignore[assignment]
+
+    engine = BlankSpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank:en"}])
     engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=engine)

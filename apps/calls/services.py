@@ -85,6 +85,11 @@ def _dump(value: Any) -> str | None:
     return _ESCAPED_NUL.sub(r"\1", text) if "\\u0000" in text else text
 
 
+def _array(values: list[int] | None) -> str | None:
+    """A Postgres array literal for COPY (psycopg's list dumper is several times slower)."""
+    return None if values is None else "{" + ",".join(map(str, values)) + "}"
+
+
 def _clean(text: str) -> str:
     return text.replace("\x00", "") if "\x00" in text else text
 
@@ -97,7 +102,7 @@ def copy_values(r: CallRow, *, project_id: Any, now: datetime, prices: PriceBook
         r.ttft_ms, r.prompt_tokens, r.completion_tokens, prices.cost(r.model, r.prompt_tokens, r.completion_tokens),
         r.trace_id, r.span_id, r.parent_span_id, _dump(r.metadata), _clean(r.preview), _dump(r.pii_counts),
         _dump(r.pii_fields), r.curation_version, r.trainable, r.exclusion_reason, r.duplicate_of, r.prompt_hash,
-        r.minhash, r.near_keys,
+        _array(r.minhash), _array(r.near_keys),
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from apps.curation.pii import (
     Finding,
     PersonNameRecognizer,
     _resolve,
-    build_analyzer,
+    build_engine,
 )
 
 # A pattern type needs one of these; anything else can only hold a name.
@@ -69,9 +69,8 @@ class PiiScanner:
         for custom in self.spec.custom:
             self.thresholds.setdefault(custom.entity, 0.0)
         self.pattern_entities = [e for e in self.thresholds if e in ENTITY_TYPES and e != "PERSON"]
-        self.min_threshold = min(self.thresholds.values(), default=1.0)
         self.allow_list = {a.strip().lower() for a in self.spec.allow_list if a.strip()}
-        self.analyzer = build_analyzer()
+        self.engine = build_engine()
         self.names = PersonNameRecognizer() if "PERSON" in self.thresholds else None
         self.custom = [(c.entity, re.compile(c.pattern), c.score) for c in self.spec.custom]
         self.ner: EntityRecognizer | None = None
@@ -86,9 +85,7 @@ class PiiScanner:
     def _analyse(self, text: str) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         if self.pattern_entities and _ENGINE_NEEDED.search(text):
-            results += self.analyzer.analyze(
-                text, language="en", entities=self.pattern_entities, score_threshold=self.min_threshold
-            )
+            results += self.engine.analyze(text, self.pattern_entities)
         if self.names is not None:
             results += self.names.analyze(text, ["PERSON"], None)
         for entity, regex, score in self.custom:
