@@ -118,6 +118,8 @@ class CustomRecognizerForm(forms.Form):
             return data
         if not CUSTOM_ENTITY.match(entity):
             self.add_error("entity", "2-40 capital letters, digits or _, starting with a letter (EMPLOYEE_ID).")
+        elif entity in POLICY_TYPES:
+            self.add_error("entity", f"{entity} is a built-in type; give your recognizer its own name.")
         if not pattern:
             self.add_error("pattern", "Give the regular expression this type matches.")
         else:

@@ -66,12 +66,12 @@ class PiiScanner:
     def __init__(self, spec: PolicySpec | None = None, *, cache_size: int = 200_000) -> None:
         self.spec = spec or PolicySpec()
         self.thresholds = dict(self.spec.thresholds)
-        for custom in self.spec.custom:
-            self.thresholds.setdefault(custom.entity, 0.0)
         self.pattern_entities = [e for e in self.thresholds if e in ENTITY_TYPES and e != "PERSON"]
+        for custom in self.spec.custom:  # a custom type is on by being there; its score is its own
+            self.thresholds.setdefault(custom.entity, 0.0)
         self.allow_list = {a.strip().lower() for a in self.spec.allow_list if a.strip()}
         self.engine = build_engine()
-        self.names = PersonNameRecognizer() if "PERSON" in self.thresholds else None
+        self.names = PersonNameRecognizer() if "PERSON" in self.spec.thresholds else None
         self.custom = [(c.entity, re.compile(c.pattern), c.score) for c in self.spec.custom]
         self.ner: EntityRecognizer | None = None
         if self.spec.ner_model_path:

@@ -108,6 +108,10 @@ def _check(change: PolicyChange) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise DomainError(f"The threshold of {entity} must be between 0 and 1", field=f"threshold_{entity}")
     for custom in change.custom:
+        if custom.entity in POLICY_TYPES:
+            raise DomainError(
+                f"'{custom.entity}' is a built-in type; give your recognizer its own name", field="custom"
+            )
         if not CUSTOM_ENTITY.match(custom.entity):
             raise DomainError(
                 f"'{custom.entity}': a recognizer's type is 2-40 capital letters, digits or _", field="custom"

@@ -58,6 +58,7 @@ def test_saving_bumps_the_version(project: Project) -> None:
         ({"custom": [CustomPattern("EMPLOYEE_ID", "(")]}, "custom"),
         ({"custom": [CustomPattern("EMPLOYEE_ID", "x*")]}, "custom"),
         ({"custom": [CustomPattern("lower", "EMP-\\d+")]}, "custom"),
+        ({"custom": [CustomPattern("EMAIL_ADDRESS", "@")]}, "custom"),
         ({"operator": "shred"}, "operator"),
         ({"ner_model_path": "/nowhere/model"}, "ner_model_path"),
         ({"entities": {"EMAIL_ADDRESS": (True, 1.5)}}, "threshold_EMAIL_ADDRESS"),
