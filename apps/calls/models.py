@@ -2,7 +2,6 @@ import uuid
 from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from apps.jobs.models import Job
@@ -69,7 +68,6 @@ class Call(models.Model):
             models.Index(fields=["project", "prompt_hash"], name="call_project_prompt_hash"),
             models.Index(fields=["project", "trainable", "-timestamp"], name="call_project_trainable_time"),
             models.Index(fields=["project", "curation_version"], name="call_project_curation_version"),
-            GinIndex(fields=["near_keys"], name="call_near_keys"),
         ]
 
     def __str__(self) -> str:

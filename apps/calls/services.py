@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.calls.ingest import Batch, CallRow, RecordErrors, rejection, validate_record
 from apps.calls.models import Call, ImportJob, ModelPrice
 from apps.common.errors import DomainError, TooLarge
+from apps.curation.models import NearDuplicateKey
 from apps.curation.services import curate_rows, duplicates_mark
 from apps.jobs import services as jobs
 from apps.projects.models import Project
@@ -120,11 +121,16 @@ def _insert_rows(project: Project, rows: list[CallRow], prices: PriceBook) -> in
         with cursor.copy(f"COPY call_staging ({_COLUMNS}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row(copy_values(r, project_id=project.id, now=now, prices=prices))
+        # The stored calls' near-duplicate band keys go to their own table in the same statement.
         cursor.execute(
-            f"INSERT INTO calls_call ({_COLUMNS}) SELECT {_COLUMNS} FROM call_staging"
-            " ON CONFLICT (project_id, dedupe_key) DO NOTHING"
+            f"WITH stored AS (INSERT INTO calls_call ({_COLUMNS}) SELECT {_COLUMNS} FROM call_staging"
+            " ON CONFLICT (project_id, dedupe_key) DO NOTHING RETURNING id, project_id, near_keys, exclusion_reason),"
+            f" keys AS (INSERT INTO {NearDuplicateKey._meta.db_table} (project_id, call_id, key)"
+            "  SELECT project_id, id, unnest(near_keys) FROM stored WHERE exclusion_reason = '')"
+            " SELECT count(*) FROM stored"
         )
-        stored = int(cursor.rowcount)
+        row = cursor.fetchone()
+        stored = int(row[0]) if row else 0
         cursor.execute("DELETE FROM call_staging")
     return stored
 

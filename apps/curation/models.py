@@ -42,6 +42,19 @@ class CurationPolicy(models.Model):
         return f"curation policy v{self.version} of {self.project_id}"
 
 
+class NearDuplicateKey(models.Model):
+    """MinHash LSH band keys of trainable calls, one row per key: near-duplicate candidates are found
+    by btree lookups (a GIN index on an array column is far slower for thousands of keys at once)."""
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    call_id = models.UUIDField(db_index=True)
+    key = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "key"], name="near_key_project_key")]
+
+
 class RescanJob(Job):
     """Re-curate the calls stored under an older policy version: redaction, findings, eligibility.
     A call curated under the job's version is never touched again, so a re-delivered or resumed

@@ -4,10 +4,12 @@ Every ingest path (REST, NDJSON, uploads, import_calls) calls curate_rows, then 
 the transaction that stores the rows.
 """
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F
@@ -16,7 +18,7 @@ from apps.calls.ingest import CallRow, preview_of
 from apps.calls.models import Call
 from apps.common.errors import Conflict, DomainError
 from apps.curation import eligibility
-from apps.curation.models import CurationPolicy, Operator, RescanJob
+from apps.curation.models import CurationPolicy, NearDuplicateKey, Operator, RescanJob
 from apps.curation.pii import DEFAULT_THRESHOLD, ENTITY_TYPES
 from apps.curation.scanner import CustomPattern, PiiScanner, PolicySpec, Tally
 from apps.curation.selectors import curation_policy_get, stale_call_count
@@ -189,6 +191,24 @@ def _merge(old: dict[str, int], new: dict[str, int]) -> dict[str, int]:
     return merged
 
 
+_prompt_key_cache: dict[bytes, tuple[str, list[int], list[int]]] = {}
+
+
+def _prompt_keys(request: dict[str, Any]) -> tuple[str, list[int], list[int]]:
+    """(exact hash, MinHash signature, band keys) of a request's prompt. Agents repeat prompts, so the
+    work is cached by a hash of the raw messages and tools (cheap next to the MinHash)."""
+    raw = hashlib.blake2b(orjson.dumps([request.get("messages"), request.get("tools")]), digest_size=16).digest()
+    found = _prompt_key_cache.get(raw)
+    if found is None:
+        key = eligibility.prompt_key(request)
+        signature = eligibility.minhash_signature(key.text)
+        found = (key.exact, signature, eligibility.band_keys(signature, key.template))
+        if len(_prompt_key_cache) >= 100_000:
+            _prompt_key_cache.clear()
+        _prompt_key_cache[raw] = found
+    return found
+
+
 def curate_rows(*, project: Project, rows: list[CallRow], policy: CurationPolicy | None = None) -> None:
     """Redact validated calls in place, before anything is written; record what was found (by type
     and field, never values), and the per-call training rules. Duplicates need the database: see
@@ -218,10 +238,7 @@ def curate_rows(*, project: Project, rows: list[CallRow], policy: CurationPolicy
             completion_tokens=row.completion_tokens,
             max_tokens=policy.max_call_tokens,
         )
-        key = eligibility.prompt_key(row.request)
-        row.prompt_hash = key.exact
-        row.minhash = eligibility.minhash_signature(key.text)
-        row.near_keys = eligibility.band_keys(row.minhash, key.template)
+        row.prompt_hash, row.minhash, row.near_keys = _prompt_keys(row.request)
         row.exclusion_reason, row.trainable, row.duplicate_of = reason, not reason, None
 
 
@@ -235,14 +252,16 @@ def duplicates_mark(*, project: Project, rows: list[CallRow], before: tuple[Any,
         return
     hashes = list({r.prompt_hash for r in candidates})
     keys = list({k for r in candidates for k in (r.near_keys or [])})
+    # Two btree lookups (the prompt hash on calls, the band keys on their own table), never a scan.
+    earlier = " AND (received_at, id) < (%s, %s)" if before is not None else ""
     sql = (
-        "SELECT id, prompt_hash, minhash, near_keys FROM calls_call WHERE project_id = %s AND exclusion_reason = ''"
-        " AND (prompt_hash = ANY(%s) OR near_keys && %s::bigint[])"
+        "SELECT id, prompt_hash, minhash, near_keys FROM calls_call"
+        f" WHERE project_id = %s AND prompt_hash = ANY(%s) AND exclusion_reason = ''{earlier}"
+        " UNION SELECT id, prompt_hash, minhash, near_keys FROM calls_call"
+        f" WHERE id IN (SELECT call_id FROM {NearDuplicateKey._meta.db_table} WHERE project_id = %s AND key = ANY(%s))"
+        f" AND exclusion_reason = ''{earlier}"
     )
-    params: list[Any] = [project.id, hashes, keys]
-    if before is not None:
-        sql += " AND (received_at, id) < (%s, %s)"
-        params += list(before)
+    params: list[Any] = [project.id, hashes, *(before or ()), project.id, keys, *(before or ())]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('curation:' || %s))", [str(project.id)])
         cursor.execute(sql, params)
@@ -267,6 +286,19 @@ def duplicates_mark(*, project: Project, rows: list[CallRow], before: tuple[Any,
         exact[row.prompt_hash] = row.id
         if row.minhash and row.near_keys:
             index.add(row.id, row.minhash, row.near_keys)
+
+
+def near_duplicate_keys_replace(*, call_ids: list[Any]) -> None:
+    """Index the band keys of these calls again: a call that is not trainable is no near-duplicate
+    candidate, so it has none."""
+    table = NearDuplicateKey._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE call_id = ANY(%s)", [call_ids])
+        cursor.execute(
+            f"INSERT INTO {table} (project_id, call_id, key) SELECT project_id, id, unnest(near_keys) FROM calls_call"
+            " WHERE id = ANY(%s) AND exclusion_reason = '' AND near_keys IS NOT NULL",
+            [call_ids],
+        )
 
 
 # --- re-scan ---------------------------------------------------------------------------------------
@@ -322,6 +354,7 @@ def _rescan_batch(*, project: Project, policy: CurationPolicy, calls: list[Call]
             setattr(call, name, getattr(row, name))
         changed += before != (call.request, call.response, call.metadata, call.trainable, call.exclusion_reason)
     Call.objects.bulk_update(calls, list(_RESCANNED))
+    near_duplicate_keys_replace(call_ids=[c.id for c in calls])
     return changed
 
 

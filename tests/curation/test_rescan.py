@@ -10,7 +10,7 @@ from apps.calls.models import Call
 from apps.calls.services import calls_ingest
 from apps.common.errors import Conflict
 from apps.curation import services
-from apps.curation.models import RescanJob
+from apps.curation.models import NearDuplicateKey, RescanJob
 from apps.curation.services import POLICY_TYPES, PolicyChange, curation_policy_update
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
@@ -137,9 +137,11 @@ def test_a_worker_that_died_is_resumed_where_it_stopped(project: Project, monkey
 def test_a_rescan_works_out_eligibility_again(project: Project) -> None:
     records = [make_call(usage={"prompt_tokens": 5000, "completion_tokens": 10})]
     calls_ingest(project=project, batch=Batch(records=list(enumerate(records))))
-    assert Call.objects.get(project=project).trainable
+    call = Call.objects.get(project=project)
+    assert call.trainable and NearDuplicateKey.objects.filter(call_id=call.id).count() == 8
     curation_policy_update(project=project, user=None, change=policy(max_call_tokens=4000))
     job = services.rescan_job_create(project=project, created_by=None)
     services.rescan_job_run(job_id=str(job.id))
     call = Call.objects.get(project=project)
     assert (call.trainable, call.exclusion_reason) == (False, "too_long")
+    assert not NearDuplicateKey.objects.filter(call_id=call.id).exists()  # no longer a candidate original
