@@ -1,18 +1,11 @@
 """A person's first journey in real Chromium: log in, upload a JSONL file, watch the job finish
 in a real Celery worker, open a call."""
 
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from apps.calls.models import Call
 from apps.projects.models import Role
@@ -20,64 +13,6 @@ from apps.projects.services import membership_set, project_create
 from tests.conftest import SAMPLE_PATH
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def worker(live_server: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker on the test database and the test Redis."""
-    db = connection.settings_dict
-    host = db["HOST"] or "localhost"
-    netloc = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@"
-    url = (
-        f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
-        if not host.startswith("/")
-        else f"postgresql://{netloc}/{db['NAME']}?host={host}"
-    )
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "controlplane",
-            "worker",
-            "-Q",
-            "cpu",
-            "-P",
-            "solo",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "WARNING",
-        ],
-        env=env,
-        cwd=settings.BASE_DIR,
-    )
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-@pytest.fixture
-def page(live_server: Any) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail("Debian's chromium is missing: apt-get install chromium (bin/test does this as root)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
-    # synchronous, so Django's async guard is lifted for this test only.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        yield page
-        browser.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 def test_log_in_upload_watch_the_job_and_open_a_call(
