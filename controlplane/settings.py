@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.calls",
     "apps.curation",
+    "apps.discovery",
 ]
 
 MIDDLEWARE = [

@@ -54,6 +54,15 @@ class Call(models.Model):
     prompt_hash = models.CharField(max_length=32, blank=True, help_text="Hash of the normalised prompt.")
     minhash = ArrayField(models.BigIntegerField(), null=True, blank=True)
     near_keys = ArrayField(models.BigIntegerField(), null=True, blank=True, help_text="MinHash LSH band keys.")
+    # Task discovery (apps.discovery): the keys of the call's three task texts, and its cluster.
+    task_keys = ArrayField(models.CharField(max_length=32), null=True, blank=True)
+    task_cluster = models.ForeignKey(
+        "discovery.TaskCluster", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    cluster_confidence = models.FloatField(null=True, blank=True)
+    cluster_assigned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the call was last assigned; null: not looked at yet."
+    )
 
     class Meta:
         constraints = [
@@ -68,6 +77,10 @@ class Call(models.Model):
             models.Index(fields=["project", "prompt_hash"], name="call_project_prompt_hash"),
             models.Index(fields=["project", "trainable", "-timestamp"], name="call_project_trainable_time"),
             models.Index(fields=["project", "curation_version"], name="call_project_curation_version"),
+            models.Index(fields=["project", "task_cluster", "-timestamp"], name="call_project_cluster_time"),
+            models.Index(
+                fields=["project"], condition=models.Q(cluster_assigned_at=None), name="call_project_unassigned"
+            ),
         ]
 
     def __str__(self) -> str:

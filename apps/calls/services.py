@@ -20,6 +20,7 @@ from apps.calls.models import Call, ImportJob, ModelPrice
 from apps.common.errors import DomainError, TooLarge
 from apps.curation.models import NearDuplicateKey
 from apps.curation.services import curate_rows, duplicates_mark
+from apps.discovery.services import assignment_schedule
 from apps.jobs import services as jobs
 from apps.projects.models import Project
 
@@ -152,6 +153,8 @@ def calls_ingest(*, project: Project, batch: Batch, prices: PriceBook | None = N
     with transaction.atomic():
         duplicates_mark(project=project, rows=rows)
         result.accepted = _insert_rows(project, rows, prices or PriceBook())
+        if result.accepted:
+            transaction.on_commit(lambda: assignment_schedule(project_id=project.id))
     result.duplicates = len(rows) - result.accepted
     return result
 

@@ -33,13 +33,14 @@ ROLE_ABILITIES: dict[str, frozenset[str]] = {
             "manage_keys",
             "approve",
             "manage_curation",
+            "manage_tasks",
             "manage_members",
             "manage_workers",
             "manage_settings",
         }
     ),
-    Role.OWNER: frozenset({"view", "upload", "manage_keys", "approve", "manage_curation"}),
-    Role.ENGINEER: frozenset({"view", "upload", "manage_keys"}),
+    Role.OWNER: frozenset({"view", "upload", "manage_keys", "approve", "manage_curation", "manage_tasks"}),
+    Role.ENGINEER: frozenset({"view", "upload", "manage_keys", "manage_tasks"}),
     Role.VIEWER: frozenset({"view"}),
 }
 
@@ -60,7 +61,8 @@ class Membership(models.Model):
 
 class ApiKeyScope(models.TextChoices):
     INGEST = "ingest", "Ingest calls"
-    READ = "read", "Read calls"
+    READ = "read", "Read calls and tasks"
+    DISCOVER = "discover", "Start task discovery"
 
 
 class ApiKey(models.Model):

@@ -1,0 +1,182 @@
+"""Writes for task discovery: start and cancel runs, and what people decide about tasks (name,
+describe, keep on the LLM, merge, split). Runs themselves execute in apps.discovery.pipeline."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import redis
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count
+
+from apps.calls.models import Call
+from apps.common.errors import Conflict, DomainError
+from apps.discovery import pipeline
+from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
+from apps.jobs import services as jobs
+from apps.jobs.models import JobStatus
+from apps.projects.models import Project
+
+ACTIVE_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
+ASSIGN_DEBOUNCE_S = 3
+
+
+def _enqueue(run: DiscoveryRun) -> None:
+    from workers.tasks.discovery import discovery_run_execute_task
+
+    transaction.on_commit(lambda: discovery_run_execute_task.delay(str(run.id)))
+
+
+def _refuse_if_running(project: Project) -> None:
+    active = DiscoveryRun.objects.filter(project=project, status__in=ACTIVE_JOB).first()
+    if active is not None:
+        raise Conflict(
+            f"A discovery run is already {active.get_status_display().lower()} for this project; "
+            "wait for it or cancel it",
+            field="run",
+        )
+
+
+@transaction.atomic
+def discovery_run_create(
+    *,
+    project: Project,
+    created_by: AbstractBaseUser | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    agents: Sequence[str] = (),
+    min_cluster_size: int | None = None,
+) -> DiscoveryRun:
+    """Queue a discovery run over the project's curated calls (optionally a time window and agents)."""
+    if since and until and since >= until:
+        raise DomainError("'until' must be after 'since'", field="until")
+    if min_cluster_size is not None and min_cluster_size < 2:
+        raise DomainError("The smallest task must be at least 2 calls", field="min_cluster_size")
+    _refuse_if_running(project)
+    run = DiscoveryRun.objects.create(
+        project=project,
+        kind=RunKind.FULL,
+        since=since,
+        until=until,
+        agents=[a for a in agents if a],
+        min_cluster_size=min_cluster_size,
+        created_by=created_by,  # type: ignore[misc]
+        stage="queued",
+        message="Waiting for a worker",
+    )
+    _enqueue(run)
+    return run
+
+
+def discovery_run_cancel(*, run: DiscoveryRun) -> DiscoveryRun:
+    result = jobs.job_request_cancel(job=run)
+    assert isinstance(result, DiscoveryRun)
+    return result
+
+
+def _active(cluster: TaskCluster, field: str = "cluster") -> None:
+    if cluster.status != ClusterStatus.ACTIVE:
+        raise Conflict(f"{cluster.code} is {cluster.get_status_display().lower()}, not an active task", field=field)
+
+
+@transaction.atomic
+def task_cluster_update(
+    *,
+    cluster: TaskCluster,
+    name: str | None = None,
+    description: str | None = None,
+    keep_on_llm: bool | None = None,
+) -> TaskCluster:
+    """People's decisions about a task; an edited task is kept whole by later runs."""
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise DomainError("A task needs a name", field="name")
+        if len(name) > 120:
+            raise DomainError("Keep the name under 120 characters", field="name")
+        cluster.name = name
+    if description is not None:
+        cluster.description = description.strip()
+    if keep_on_llm is not None:
+        cluster.keep_on_llm = keep_on_llm
+    cluster.edited = True
+    cluster.save()
+    return cluster
+
+
+@transaction.atomic
+def task_cluster_merge(*, cluster: TaskCluster, into: TaskCluster) -> TaskCluster:
+    """Fold one task into another: its calls move, its centre joins the other's, and the next run
+    keeps them together."""
+    if cluster.project_id != into.project_id:
+        raise DomainError("Both tasks must be in the same project", field="into")
+    if cluster.id == into.id:
+        raise DomainError("Pick another task to merge with", field="into")
+    _active(cluster)
+    _active(into, "into")
+    counts = dict(
+        Call.objects.filter(task_cluster__in=[cluster, into])
+        .values_list("task_cluster")
+        .annotate(n=Count("id"))
+        .values_list("task_cluster", "n")
+    )
+    n_from, n_into = counts.get(cluster.id, 0), counts.get(into.id, 0)
+    if cluster.centroid and into.centroid:
+        centre = np.asarray(into.centroid) * max(n_into, 1) + np.asarray(cluster.centroid) * max(n_from, 1)
+        centre /= np.linalg.norm(centre) or 1.0
+        into.centroid = [round(float(v), 6) for v in centre]
+        into.threshold = min(into.threshold, cluster.threshold)
+        into.spread = (into.spread * n_into + cluster.spread * n_from) / max(1, n_into + n_from)
+    Call.objects.filter(task_cluster=cluster).update(task_cluster=into)
+    into.edited = True
+    into.save()
+    cluster.status = ClusterStatus.MERGED
+    cluster.merged_into = into
+    cluster.edited = True
+    cluster.save()
+    TaskCluster.objects.filter(merged_into=cluster).update(merged_into=into)
+    pipeline.clusters_describe(project_id=into.project_id, cluster_ids=[into.id])
+    into.refresh_from_db()
+    return into
+
+
+@transaction.atomic
+def task_cluster_split(*, cluster: TaskCluster, created_by: AbstractBaseUser | None) -> DiscoveryRun:
+    """Queue a re-clustering inside one task; its parts become tasks of their own."""
+    _active(cluster)
+    _refuse_if_running(cluster.project)
+    run = DiscoveryRun.objects.create(
+        project=cluster.project,
+        kind=RunKind.SPLIT,
+        target=cluster,
+        created_by=created_by,  # type: ignore[misc]
+        stage="queued",
+        message="Waiting for a worker",
+    )
+    _enqueue(run)
+    return run
+
+
+def assignment_schedule(*, project_id: Any) -> bool:
+    """After calls arrive: assign them to the current tasks soon, in the background. Bursts of
+    batches share one job (a short Redis lock). Returns whether a job was queued."""
+    if not TaskCluster.objects.filter(project_id=project_id, status=ClusterStatus.ACTIVE).exists():
+        return False
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    if not client.set(f"downshift:assign:{project_id}", 1, nx=True, ex=ASSIGN_DEBOUNCE_S):
+        return False
+    from workers.tasks.discovery import calls_assign_task
+
+    calls_assign_task.apply_async(args=[str(project_id)], countdown=ASSIGN_DEBOUNCE_S)
+    return True
+
+
+def calls_assign_all(*, project_id: Any) -> int:
+    """Assign every call waiting for a task, in batches."""
+    total = 0
+    while assigned := pipeline.calls_assign(project_id=project_id):
+        total += assigned
+    return total
