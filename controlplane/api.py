@@ -8,6 +8,7 @@ from ninja.operation import Operation
 
 from apps.calls.api import router as calls_router
 from apps.common.errors import DomainError
+from apps.discovery.api import router as discovery_router
 
 
 class DownshiftAPI(NinjaAPI):
@@ -24,6 +25,7 @@ api = DownshiftAPI(
     docs_url="/docs",
 )
 api.add_router("/v1", calls_router)
+api.add_router("/v1", discovery_router)
 
 
 def _error(
@@ -49,7 +51,7 @@ def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors = []
     for item in exc.errors:
-        loc = [str(part) for part in item.get("loc", ()) if part not in ("query", "path", "body", "filters")]
+        loc = [str(part) for part in item.get("loc", ()) if part not in ("query", "path", "body", "filters", "payload")]
         errors.append({"field": ".".join(loc) or "request", "message": item.get("msg", "is invalid")})
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return _error(request, 422, "invalid", f"Invalid input: {summary}", errors)

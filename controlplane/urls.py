@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("apps.projects.urls")),
     path("p/<slug:slug>/", include("apps.calls.urls")),
     path("p/<slug:slug>/curation/", include("apps.curation.urls")),
+    path("p/<slug:slug>/tasks/", include("apps.discovery.urls")),
 ]

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.calls.models import CallStatus
 from apps.calls.selectors import CallFilters
+from apps.common.ids import as_uuid
 from apps.curation import eligibility
 
 DASHBOARD_DAYS = (1, 7, 14, 30, 90)
@@ -26,9 +27,16 @@ class CallFilterForm(forms.Form):
         required=False,
         error_messages={"invalid_choice": "Choose trainable, excluded, or one exclusion reason."},
     )
+    cluster = forms.CharField(max_length=40, required=False)
     since = forms.DateField(required=False, error_messages={"invalid": "“From” must be a date such as 2025-01-31."})
     until = forms.DateField(required=False, error_messages={"invalid": "“To” must be a date such as 2025-01-31."})
     cursor = forms.CharField(max_length=500, required=False)
+
+    def clean_cluster(self) -> str:
+        value: str = self.cleaned_data.get("cluster", "")
+        if value and value != "none" and as_uuid(value) is None:
+            raise forms.ValidationError("Task must be one of the project's tasks, or “No task”.")
+        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -52,6 +60,7 @@ class CallFilterForm(forms.Form):
             workload=data.get("workload", ""),
             status=data.get("status", ""),
             training=data.get("training", ""),
+            cluster=data.get("cluster", ""),
             since=since,
             until=until,
         )

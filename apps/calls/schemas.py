@@ -4,7 +4,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from apps.common.ids import as_uuid
 
 
 class FieldErrorOut(Schema):
@@ -38,8 +41,16 @@ class CallFilterIn(Schema):
     ] = Field("", description="yes: trainable calls; no: excluded ones; or one exclusion reason")  # fmt: skip
     since: datetime | None = Field(None, description="Calls at or after this time (ISO 8601)")
     until: datetime | None = Field(None, description="Calls before this time (ISO 8601)")
+    cluster: str = Field("", description="Calls in this task (its id), or `none` for calls in no task")
     cursor: str | None = Field(None, description="next_cursor from the previous page")
     limit: int = Field(50, ge=1, le=500)
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_is_an_id_or_none(cls, value: str) -> str:
+        if value and value != "none" and as_uuid(value) is None:
+            raise PydanticCustomError("cluster", "must be a task id, or 'none' for calls in no task")
+        return value
 
 
 class CallSummaryOut(Schema):
@@ -63,6 +74,12 @@ class CallSummaryOut(Schema):
     exclusion_reason: str = Field(description="Why not, when it may not (duplicate, truncated, ...)")
     duplicate_of: UUID | None = Field(description="The call this one duplicates, for (near-)duplicates")
     pii_counts: dict[str, int] = Field(description="PII found and redacted before storage, by type")
+    cluster: UUID | None = Field(description="The task the call is in; null when it fits none or is not assigned yet")
+    cluster_confidence: float | None = Field(description="How well the call fits its task, 0 to 1")
+
+    @staticmethod
+    def resolve_cluster(obj: Any) -> UUID | None:
+        return obj.task_cluster_id  # type: ignore[no-any-return]
 
 
 class CallOut(CallSummaryOut):

@@ -34,6 +34,8 @@ LIST_COLUMNS = (
     "exclusion_reason",
     "duplicate_of",
     "pii_counts",
+    "task_cluster",
+    "cluster_confidence",
 )
 
 
@@ -46,6 +48,7 @@ class CallFilters:
     until: datetime | None = None
     status: str = ""
     training: str = ""  # "yes", "no", or one exclusion reason
+    cluster: str = ""  # a task cluster's id, or "none" for calls in no task
 
 
 @dataclass
@@ -85,6 +88,13 @@ def call_queryset(*, project: Project, filters: CallFilters) -> QuerySet[Call]:
         qs = qs.filter(trainable=False)
     elif filters.training:
         qs = qs.filter(trainable=False, exclusion_reason=filters.training)
+    if filters.cluster == "none":
+        qs = qs.filter(task_cluster=None)
+    elif filters.cluster:
+        cluster_id = as_uuid(filters.cluster)
+        if cluster_id is None:
+            raise DomainError("Give a task id, or 'none' for calls in no task", field="cluster")
+        qs = qs.filter(task_cluster_id=cluster_id)
     if filters.since:
         qs = qs.filter(timestamp__gte=filters.since)
     if filters.until:
@@ -211,3 +221,9 @@ def call_count_by_project(*, project_ids: list[Any]) -> dict[Any, int]:
     """How many calls each project holds, keyed by project id (projects without calls are absent)."""
     rows = Call.objects.filter(project_id__in=project_ids).values("project_id").annotate(n=Count("id"))
     return {row["project_id"]: row["n"] for row in rows}
+
+
+def call_previews(*, project: Project, call_ids: list[str]) -> dict[str, str]:
+    """The preview (last user turn, shortened) of each call, by id, in one query."""
+    rows = Call.objects.filter(project=project, id__in=call_ids).values_list("id", "preview")
+    return {str(call_id): preview for call_id, preview in rows}

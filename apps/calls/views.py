@@ -14,9 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.calls import selectors, services
 from apps.calls.forms import DASHBOARD_DAYS, CallFilterForm, DashboardForm, UploadForm
+from apps.calls.models import Call
 from apps.common import errors
 from apps.common.charts import Bar, bar_list_chart, column_chart
 from apps.common.templatetags.ui import compact, usd
+from apps.discovery.selectors import task_cluster_list, task_clusters_by_id
 from apps.projects.forms import add_domain_error
 from apps.projects.views import ProjectRequest, project_page, render_page, wants_fragment
 
@@ -112,6 +114,15 @@ def _with_current(options: list[str], current: str) -> list[str]:
     return options if not current or current in options else [current, *options]
 
 
+def _attach_tasks(calls: list[Call]) -> None:
+    """The task of each listed call, read in one query rather than one per row."""
+    ids = {call.task_cluster_id for call in calls if call.task_cluster_id}
+    tasks = task_clusters_by_id(ids=ids)
+    for call in calls:
+        if call.task_cluster_id in tasks:
+            call.task_cluster = tasks[call.task_cluster_id]
+
+
 @require_GET
 @project_page("view")
 def call_list(request: ProjectRequest) -> HttpResponse:
@@ -130,7 +141,7 @@ def call_list(request: ProjectRequest) -> HttpResponse:
         error = " ".join(str(message) for field_errors in form.errors.values() for message in field_errors)
         status = 400
     facets = selectors.call_facets(project=request.project)
-    names = ("agent", "model", "workload", "status", "training", "since", "until")
+    names = ("agent", "model", "workload", "status", "training", "cluster", "since", "until")
     values = {name: form.data.get(name, "") for name in names}
     context = {
         "form": form,
@@ -143,7 +154,10 @@ def call_list(request: ProjectRequest) -> HttpResponse:
         "workloads": _with_current(facets["workload"], values["workload"]),
         "statuses": [("ok", "OK"), ("error", "Error")],
         "training_choices": CallFilterForm.base_fields["training"].choices[1:],  # type: ignore[attr-defined]
+        "tasks": [(str(t.id), f"{t.code} {t.name}") for t in task_cluster_list(project=request.project)],
     }
+    if page is not None:
+        _attach_tasks(page.items)
     context["load_more_request"] = wants_fragment(request) and request.htmx.target == "load-more"
     fragment = "rows" if context["load_more_request"] else "results"
     return render_page(request, "calls/list.html", context, fragment=fragment, status=status)

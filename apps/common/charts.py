@@ -1,7 +1,7 @@
 """Small server-rendered SVG charts: no JavaScript, tooltips through <title>, colours from app.css."""
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.utils.html import escape
@@ -157,5 +157,91 @@ def bar_list_chart(
             f"{escape(fmt(bar.value))}</text></g>"
         )
         out.append(_link(row, bar.href))
+    out.append("</svg>")
+    return mark_safe("".join(out))  # every piece of text above is escaped
+
+
+def sparkline(values: Sequence[float], *, title: str, width: int = 120, height: int = 28) -> SafeString:
+    """A small line of values over time (calls per day), no axes; its <title> says what it shows."""
+    pad = 2.0
+    n = len(values)
+    biggest = max(values, default=0) or 1
+    step = (width - 2 * pad) / max(n - 1, 1)
+
+    def y(value: float) -> float:
+        return height - pad - (height - 2 * pad) * value / biggest
+
+    points = [(pad + step * i, y(v)) for i, v in enumerate(values)]
+    out = [
+        f'<svg class="sparkline" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<line class="sparkline-base" x1="{pad}" x2="{width - pad}" y1="{height - pad}" y2="{height - pad}"/>',
+    ]
+    if points:
+        line = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        area = f"{points[0][0]:.1f},{height - pad} {line} {points[-1][0]:.1f},{height - pad}"
+        out.append(f'<polygon class="sparkline-area" points="{area}"/>')
+        out.append(f'<polyline class="sparkline-line" points="{line}"/>')
+        last_x, last_y = points[-1]
+        out.append(f'<circle class="sparkline-dot" cx="{last_x:.1f}" cy="{last_y:.1f}" r="2"/>')
+    out.append("</svg>")
+    return mark_safe("".join(out))  # only numbers and the escaped title above
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    series: int | None = None  # coloured by class chart-series-<n>; None: grey (chart-point-none)
+    tooltip: str = ""
+    href: str = ""
+
+
+def scatter(
+    points: Sequence[Point],
+    *,
+    title: str,
+    width: int = 1160,
+    height: int = 640,
+    radius: float = 3.5,
+    labels: Mapping[int, str] | None = None,
+    palette_size: int = 20,
+) -> SafeString:
+    """Points scaled to fit, without axes (a map: only nearness means something). Each point may be a
+    link with a tooltip. `labels` names a series at the middle of its points (its median)."""
+    pad = radius + 6
+    xs, ys = [p.x for p in points], [p.y for p in points]
+    x0, x1 = min(xs, default=0.0), max(xs, default=1.0)
+    y0, y1 = min(ys, default=0.0), max(ys, default=1.0)
+    scale = min((width - 2 * pad) / ((x1 - x0) or 1), (height - 2 * pad) / ((y1 - y0) or 1))
+    # Centre the cloud; y grows upwards as on paper.
+    off_x = (width - (x1 - x0) * scale) / 2
+    off_y = (height - (y1 - y0) * scale) / 2
+
+    def at(p_x: float, p_y: float) -> tuple[float, float]:
+        return off_x + (p_x - x0) * scale, height - off_y - (p_y - y0) * scale
+
+    out = [
+        f'<svg class="chart chart-scatter" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    # Grey points first, so the coloured ones are drawn over them.
+    for p in sorted(points, key=lambda p: p.series is not None):
+        cx, cy = at(p.x, p.y)
+        css = "chart-point-none" if p.series is None else f"chart-point chart-series-{p.series % palette_size}"
+        tip = f"<title>{escape(p.tooltip)}</title>" if p.tooltip else ""
+        out.append(_link(f'<circle class="{css}" cx="{cx:.1f}" cy="{cy:.1f}" r="{radius}">{tip}</circle>', p.href))
+    for series, name in (labels or {}).items():
+        mine = sorted(at(p.x, p.y) for p in points if p.series == series)
+        if not mine:
+            continue
+        mid_x = sorted(x for x, _ in mine)[len(mine) // 2]
+        mid_y = sorted(y for _, y in mine)[len(mine) // 2]
+        out.append(
+            f'<text class="chart-point-label" x="{mid_x:.1f}" y="{mid_y:.1f}" text-anchor="middle">'
+            f"{escape(name)}</text>"
+        )
     out.append("</svg>")
     return mark_safe("".join(out))  # every piece of text above is escaped

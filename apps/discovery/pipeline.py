@@ -10,12 +10,13 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from apps.calls.models import Call
 from apps.discovery import describe
+from apps.discovery.assignment import centre_fields, write_assignments
 from apps.discovery.features import CallVectors, call_vectors, task_keys_ensure
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster, TaskEmbedding
 from apps.discovery.texts import output_summary
@@ -23,7 +24,6 @@ from apps.jobs import services as jobs
 
 REPRESENTATIVES = 5
 DESCRIBE_SAMPLE = 400
-WRITE_BATCH = 10_000
 
 
 class Cancelled(Exception):
@@ -144,33 +144,6 @@ def _next_number(project_id: Any) -> int:
     return (TaskCluster.objects.filter(project_id=project_id).aggregate(n=Max("number"))["n"] or 0) + 1
 
 
-def _write_assignments(
-    ids: list[UUID], cluster_ids: list[UUID | None], confidence: list[float | None], now: Any
-) -> None:
-    with connection.cursor() as cursor:
-        for start in range(0, len(ids), WRITE_BATCH):
-            end = start + WRITE_BATCH
-            cursor.execute(
-                "UPDATE calls_call AS c SET task_cluster_id = v.cluster, cluster_confidence = v.confidence, "
-                "cluster_assigned_at = %s "
-                "FROM unnest(%s::uuid[], %s::uuid[], %s::float8[]) AS v(id, cluster, confidence) WHERE c.id = v.id",
-                [now, ids[start:end], cluster_ids[start:end], confidence[start:end]],
-            )
-
-
-def _centre_fields(x: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
-    centre = (x * weights[:, None]).sum(axis=0)
-    centre /= np.linalg.norm(centre) or 1.0
-    sims = x @ centre
-    from workers.jobs.clustering import THRESHOLD_MARGIN, THRESHOLD_PERCENTILE
-
-    return {
-        "centroid": [round(float(v), 6) for v in centre],
-        "spread": float(np.median(sims)),
-        "threshold": float(np.percentile(sims, THRESHOLD_PERCENTILE)) - THRESHOLD_MARGIN,
-    }
-
-
 def clusters_describe(*, project_id: Any, cluster_ids: list[UUID]) -> None:
     """Keywords, output kind, labels, representatives and (unless people named it) the name."""
     documents: dict[str, list[str]] = {}
@@ -258,7 +231,7 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
         for labels in members.values():
             task = final[labels[0]]
             rows = np.isin(found.labels, labels)
-            fields = _centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32))
+            fields = centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32))
             if task.status in (ClusterStatus.RETIRED, ClusterStatus.ACTIVE):
                 task.status = ClusterStatus.ACTIVE
             for name, value in fields.items():
@@ -286,7 +259,7 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
                 assigned.append(kids[int((x @ centroids.T).argmax())].id)
             else:
                 assigned.append(task.id)
-        _write_assignments(vectors.ids, assigned, confidences, now)
+        write_assignments(vectors.ids, assigned, confidences, now)
         after = dict(zip(vectors.ids, assigned, strict=True))
         before_counts = _counts_by_cluster(vectors.ids, previous)
         after_counts = _counts_by_cluster(vectors.ids, after)
@@ -351,7 +324,6 @@ def _split_run(run: DiscoveryRun, reporter: _Reporter) -> str:
     sims = vectors.x @ found.centroids.T
     row_label = sims.argmax(axis=1)
     call_labels = row_label[vectors.index]
-    now = timezone.now()
     with transaction.atomic():
         number = _next_number(run.project_id)
         kids = []
@@ -366,11 +338,11 @@ def _split_run(run: DiscoveryRun, reporter: _Reporter) -> str:
                     parent=target,
                     first_run=run,
                     last_run=run,
-                    **_centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32)),
+                    **centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32)),
                 )
             )
         conf = sims[np.arange(len(row_label)), row_label][vectors.index]
-        _write_assignments(vectors.ids, [kids[int(label)].id for label in call_labels], [float(c) for c in conf], now)
+        write_assignments(vectors.ids, [kids[int(label)].id for label in call_labels], [float(c) for c in conf], None)
         target.status = ClusterStatus.SPLIT
         target.edited = True
         target.save(update_fields=["status", "edited", "updated_at"])
@@ -419,35 +391,3 @@ def discovery_run_execute(*, run_id: UUID | str) -> None:
         map_points=run.map_points,
     )
     jobs.job_succeed(job=run, message=message)
-
-
-# --- incremental assignment ---------------------------------------------------------------------
-
-
-def calls_assign(*, project_id: Any, limit: int = 20_000) -> int:
-    """Give calls not looked at yet the nearest active task, or none (drift). Returns calls assigned."""
-    from workers.jobs.clustering import assign
-
-    tasks = list(TaskCluster.objects.filter(project_id=project_id, status=ClusterStatus.ACTIVE).exclude(centroid=None))
-    if not tasks:
-        return 0
-    pending = Q(project_id=project_id, cluster_assigned_at=None, curation_version__gt=0)
-    ids = list(Call.objects.filter(pending).order_by("received_at").values_list("id", flat=True)[:limit])
-    if not ids:
-        return 0
-    task_keys_ensure(call_ids=ids)
-    vectors = call_vectors(Call.objects.filter(id__in=ids).values_list("id", "task_keys"))
-    labels, confidence = assign(
-        vectors.x,
-        np.array([t.centroid for t in tasks], dtype=np.float32),
-        np.array([t.spread for t in tasks], dtype=np.float32),
-        np.array([t.threshold for t in tasks], dtype=np.float32),
-    )
-    call_labels, call_conf = labels[vectors.index], confidence[vectors.index]
-    _write_assignments(
-        vectors.ids,
-        [tasks[int(label)].id if label >= 0 else None for label in call_labels],
-        [float(c) if label >= 0 else None for label, c in zip(call_labels, call_conf, strict=True)],
-        timezone.now(),
-    )
-    return len(ids)

@@ -14,7 +14,7 @@ from django.db.models import Count
 
 from apps.calls.models import Call
 from apps.common.errors import Conflict, DomainError
-from apps.discovery import pipeline
+from apps.discovery import assignment, pipeline
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
 from apps.jobs import services as jobs
 from apps.jobs.models import JobStatus
@@ -177,6 +177,6 @@ def assignment_schedule(*, project_id: Any) -> bool:
 def calls_assign_all(*, project_id: Any) -> int:
     """Assign every call waiting for a task, in batches."""
     total = 0
-    while assigned := pipeline.calls_assign(project_id=project_id):
+    while assigned := assignment.calls_assign(project_id=project_id):
         total += assigned
     return total

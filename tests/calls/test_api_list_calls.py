@@ -5,7 +5,9 @@ import pytest
 from django.test import Client
 
 from apps.calls.ingest import Batch
+from apps.calls.models import Call
 from apps.calls.services import calls_ingest
+from apps.discovery.models import TaskCluster
 from apps.projects.models import Project
 from apps.projects.services import api_key_create
 from tests.conftest import make_call
@@ -76,6 +78,31 @@ def test_items_summarise_the_call(api_client: Client, calls: None) -> None:
     assert "request" not in item
 
 
+@pytest.fixture
+def task(project: Project, calls: None) -> TaskCluster:
+    """A task holding c1 and c2."""
+    cluster = TaskCluster.objects.create(project=project, number=1, name="Billing")
+    Call.objects.filter(project=project, client_id__in=["c1", "c2"]).update(
+        task_cluster=cluster, cluster_confidence=0.8
+    )
+    return cluster
+
+
+def test_calls_show_their_task_or_null(api_client: Client, task: TaskCluster) -> None:
+    items = {item["client_id"]: item for item in api_client.get(URL).json()["items"]}
+    assert (items["c1"]["cluster"], items["c1"]["cluster_confidence"]) == (str(task.id), 0.8)
+    assert (items["c0"]["cluster"], items["c0"]["cluster_confidence"]) == (None, None)
+    one = api_client.get(f"{URL}/{items['c2']['id']}").json()
+    assert (one["cluster"], one["cluster_confidence"]) == (str(task.id), 0.8)
+
+
+def test_filters_by_task_or_no_task(api_client: Client, task: TaskCluster, other_project: Project) -> None:
+    assert ids(api_client.get(URL, {"cluster": str(task.id)})) == ["c2", "c1"]
+    assert ids(api_client.get(URL, {"cluster": "none"})) == ["c6", "c5", "c4", "c3", "c0"]
+    theirs = TaskCluster.objects.create(project=other_project, number=1, name="Theirs")
+    assert ids(api_client.get(URL, {"cluster": str(theirs.id)})) == []
+
+
 def test_another_projects_calls_are_not_listed(api_client: Client, other_project: Project) -> None:
     ingest(other_project, [make_call(id="theirs")])
     assert ids(api_client.get(URL)) == []
@@ -89,6 +116,7 @@ def test_another_projects_calls_are_not_listed(api_client: Client, other_project
         ({"since": "last tuesday"}, "since"),
         ({"status": "maybe"}, "status"),
         ({"cursor": "!!!"}, "cursor"),
+        ({"cluster": "T1"}, "cluster"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(api_client: Client, params: dict[str, Any], field: str) -> None:

@@ -9,6 +9,7 @@ from django.test import Client
 from apps.calls.ingest import Batch
 from apps.calls.models import Call
 from apps.calls.services import calls_ingest
+from apps.discovery.models import TaskCluster
 from apps.projects.models import Project
 from tests.conftest import make_call
 
@@ -92,6 +93,7 @@ def test_no_match_says_so_and_offers_to_clear(viewer_client: Client, project: Pr
         ({"status": "maybe"}, "Status is either “ok” or “error”."),
         ({"since": "2025-03-05", "until": "2025-03-01"}, "“From” is after “To”; swap the dates."),
         ({"cursor": "not-a-cursor"}, "That “Load more” link is not valid any more"),
+        ({"cluster": "T3"}, "Task must be one of the project&#x27;s tasks"),
         # well-formed base64, but the id in it is not a UUID
         ({"cursor": "MjAyNS0wMS0wMVQwMDowMDowMCswMDowMHxub3QtYS11dWlk"}, "That “Load more” link is not valid any more"),
     ],
@@ -145,3 +147,18 @@ def test_an_outsider_gets_404(login: Callable[[User], Client], outsider: User) -
 
 def test_post_is_405(viewer_client: Client) -> None:
     assert viewer_client.post(URL).status_code == 405
+
+
+def test_the_task_filter_lists_one_tasks_calls_or_the_calls_in_none(viewer_client: Client, project: Project) -> None:
+    ingest(project, ask("Refund my order"), ask("Play some jazz"), ask("Weather in Oslo?"))
+    task = TaskCluster.objects.create(project=project, number=1, name="Refunds")
+    music = TaskCluster.objects.create(project=project, number=2, name="Music")
+    Call.objects.filter(preview="Refund my order").update(task_cluster=task)
+    Call.objects.filter(preview="Play some jazz").update(task_cluster=music)
+
+    page = viewer_client.get(URL, {"cluster": str(task.id)}).content.decode()
+    assert "Refund my order" in page and "Play some jazz" not in page and "Weather in Oslo?" not in page
+    assert f'<option value="{task.id}" selected>T1 Refunds</option>' in page
+
+    unassigned = viewer_client.get(URL, {"cluster": "none"}).content.decode()
+    assert "Weather in Oslo?" in unassigned and "Refund my order" not in unassigned

@@ -51,8 +51,8 @@ def more_records(sample_records: list[dict[str, Any]]) -> Callable[[int], list[d
 
 @pytest.fixture
 def run_discovery(project: Project) -> Callable[..., DiscoveryRun]:
-    def do(target: Project | None = None, **fields: Any) -> DiscoveryRun:
-        run = DiscoveryRun.objects.create(project=target or project, **fields)
+    def do(on: Project | None = None, **fields: Any) -> DiscoveryRun:
+        run = DiscoveryRun.objects.create(project=on or project, **fields)
         pipeline.discovery_run_execute(run_id=run.id)
         run.refresh_from_db()
         assert run.status == "succeeded", run.error

@@ -71,6 +71,7 @@ def _reduce(x: np.ndarray, n_components: int, seed: int) -> np.ndarray:
         metric="cosine",
         random_state=seed,
         low_memory=True,
+        n_jobs=1,
         init="spectral" if len(x) > 50 else "random",
     )
     return np.asarray(reducer.fit_transform(x), dtype=np.float32)

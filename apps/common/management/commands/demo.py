@@ -105,6 +105,7 @@ class Command(BaseCommand):
                     f"  log in as: admin / {password}\n"
                     f"  demo project API key: {secret}\n"
                     f"  API docs: http://localhost:{port}/api/docs\n"
+                    f"  find the sample's tasks: open http://localhost:{port}/p/demo/tasks/ and press 'Find tasks'\n"
                     "Press Ctrl-C to stop."
                 )
             )
