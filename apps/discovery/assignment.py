@@ -44,12 +44,25 @@ def centre_fields(x: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
     }
 
 
+def task_centres(task: TaskCluster) -> list[dict[str, Any]]:
+    if task.centres:
+        return list(task.centres)
+    if task.centroid is None:
+        return []
+    return [{"centroid": task.centroid, "spread": task.spread, "threshold": task.threshold}]
+
+
 def calls_assign(*, project_id: Any, limit: int = 20_000) -> int:
     """Give calls not looked at yet the nearest active task, or none (drift). Returns calls assigned."""
     from workers.jobs.clustering import assign
 
-    tasks = list(TaskCluster.objects.filter(project_id=project_id, status=ClusterStatus.ACTIVE).exclude(centroid=None))
-    if not tasks:
+    owners: list[TaskCluster] = []
+    centres: list[dict[str, Any]] = []
+    for task in TaskCluster.objects.filter(project_id=project_id, status=ClusterStatus.ACTIVE).exclude(centroid=None):
+        for centre in task_centres(task):
+            owners.append(task)
+            centres.append(centre)
+    if not centres:
         return 0
     pending = Q(project_id=project_id, cluster_assigned_at=None, curation_version__gt=0)
     ids = list(Call.objects.filter(pending).order_by("received_at").values_list("id", flat=True)[:limit])
@@ -59,14 +72,14 @@ def calls_assign(*, project_id: Any, limit: int = 20_000) -> int:
     vectors = call_vectors(Call.objects.filter(id__in=ids).values_list("id", "task_keys"))
     labels, confidence = assign(
         vectors.x,
-        np.array([t.centroid for t in tasks], dtype=np.float32),
-        np.array([t.spread for t in tasks], dtype=np.float32),
-        np.array([t.threshold for t in tasks], dtype=np.float32),
+        np.array([c["centroid"] for c in centres], dtype=np.float32),
+        np.array([c["spread"] for c in centres], dtype=np.float32),
+        np.array([c["threshold"] for c in centres], dtype=np.float32),
     )
     call_labels, call_conf = labels[vectors.index], confidence[vectors.index]
     write_assignments(
         vectors.ids,
-        [tasks[int(label)].id if label >= 0 else None for label in call_labels],
+        [owners[int(label)].id if label >= 0 else None for label in call_labels],
         [float(c) if label >= 0 else None for label, c in zip(call_labels, call_conf, strict=True)],
         timezone.now(),
     )

@@ -64,6 +64,9 @@ class TaskCluster(models.Model):
     centroid = ArrayField(models.FloatField(), null=True, blank=True)
     spread = models.FloatField(default=1.0)
     threshold = models.FloatField(default=0.0)
+    # Every centre the task answers to: one per cluster it took in a run, plus those of tasks merged
+    # into it ({"centroid", "spread", "threshold"}). New calls are assigned against all of them.
+    centres = models.JSONField(default=list, blank=True)
     first_run = models.ForeignKey(DiscoveryRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_run = models.ForeignKey(DiscoveryRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

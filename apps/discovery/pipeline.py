@@ -232,6 +232,10 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
             task = final[labels[0]]
             rows = np.isin(found.labels, labels)
             fields = centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32))
+            task.centres = []
+            for label in labels:  # one centre per cluster the task took (see TaskCluster.centres)
+                own = found.labels == label
+                task.centres.append(centre_fields(vectors.x[own], vectors.counts[own].astype(np.float32)))
             if task.status in (ClusterStatus.RETIRED, ClusterStatus.ACTIVE):
                 task.status = ClusterStatus.ACTIVE
             for name, value in fields.items():

@@ -5,16 +5,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import redis
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count
 
 from apps.calls.models import Call
 from apps.common.errors import Conflict, DomainError
 from apps.discovery import assignment, pipeline
+from apps.discovery.assignment import task_centres
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
 from apps.jobs import services as jobs
 from apps.jobs.models import JobStatus
@@ -117,19 +116,8 @@ def task_cluster_merge(*, cluster: TaskCluster, into: TaskCluster) -> TaskCluste
         raise DomainError("Pick another task to merge with", field="into")
     _active(cluster)
     _active(into, "into")
-    counts = dict(
-        Call.objects.filter(task_cluster__in=[cluster, into])
-        .values_list("task_cluster")
-        .annotate(n=Count("id"))
-        .values_list("task_cluster", "n")
-    )
-    n_from, n_into = counts.get(cluster.id, 0), counts.get(into.id, 0)
-    if cluster.centroid and into.centroid:
-        centre = np.asarray(into.centroid) * max(n_into, 1) + np.asarray(cluster.centroid) * max(n_from, 1)
-        centre /= np.linalg.norm(centre) or 1.0
-        into.centroid = [round(float(v), 6) for v in centre]
-        into.threshold = min(into.threshold, cluster.threshold)
-        into.spread = (into.spread * n_into + cluster.spread * n_from) / max(1, n_into + n_from)
+    # The merged task answers to both tasks' centres: a blend of two distant centres would fit neither.
+    into.centres = task_centres(into) + task_centres(cluster)
     Call.objects.filter(task_cluster=cluster).update(task_cluster=into)
     into.edited = True
     into.save()

@@ -108,3 +108,23 @@ def test_a_cancelled_run_stops_and_leaves_calls_unassigned(
     run.refresh_from_db()
     assert run.status == "cancelled"
     assert not Call.objects.filter(project=project).exclude(task_cluster=None).exists()
+
+
+def test_after_a_merge_new_calls_of_either_task_land_in_the_merged_one(
+    discovered: Project,
+    ingest: Callable[..., int],
+    more_records: Callable[[int], list[dict[str, Any]]],
+    task_of: dict[str, str],
+) -> None:
+    sentiment = cluster_of(discovered, task_of, "sentiment_classification")
+    sql = cluster_of(discovered, task_of, "text_to_sql")
+    services.task_cluster_merge(cluster=sentiment, into=sql)
+    ingest(more_records(5))
+
+    services.calls_assign_all(project_id=discovered.id)
+
+    for call in Call.objects.filter(client_id__in=[r["id"] for r in more_records(5)]):
+        if task_of[call.client_id] in ("sentiment_classification", "text_to_sql"):
+            assert call.task_cluster_id == sql.id, task_of[call.client_id]
+        else:
+            assert call.task_cluster_id not in (None, sql.id)
