@@ -9,6 +9,9 @@ from ninja.operation import Operation
 from apps.calls.api import router as calls_router
 from apps.common.errors import DomainError
 from apps.discovery.api import router as discovery_router
+from apps.fleet.api import router as fleet_router
+from apps.specialists.api import router as specialists_router
+from apps.specialists.api_training import router as training_router
 
 
 class DownshiftAPI(NinjaAPI):
@@ -26,6 +29,9 @@ api = DownshiftAPI(
 )
 api.add_router("/v1", calls_router)
 api.add_router("/v1", discovery_router)
+api.add_router("/v1", specialists_router)
+api.add_router("/v1", training_router)
+api.add_router("/v1", fleet_router)
 
 
 def _error(

@@ -10,4 +10,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("cpu"), Queue("gpu"))
 # Ingestion, curation and discovery run on "cpu"; training and serving jobs go to "gpu".
 app.conf.task_routes = {"calls.*": {"queue": "cpu"}, "curation.*": {"queue": "cpu"}, "discovery.*": {"queue": "cpu"}}
-app.conf.imports = ("workers.tasks.calls", "workers.tasks.curation", "workers.tasks.discovery")
+app.conf.imports = (
+    "workers.tasks.calls",
+    "workers.tasks.curation",
+    "workers.tasks.discovery",
+    "workers.tasks.specialists",
+    "workers.tasks.fleet",
+)

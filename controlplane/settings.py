@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "apps.calls",
     "apps.curation",
     "apps.discovery",
+    "apps.specialists",
+    "apps.fleet",
 ]
 
 MIDDLEWARE = [

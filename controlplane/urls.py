@@ -20,4 +20,6 @@ urlpatterns = [
     path("p/<slug:slug>/", include("apps.calls.urls")),
     path("p/<slug:slug>/curation/", include("apps.curation.urls")),
     path("p/<slug:slug>/tasks/", include("apps.discovery.urls")),
+    path("p/<slug:slug>/specialists/", include("apps.specialists.urls")),
+    path("workers/", include("apps.fleet.urls")),
 ]

@@ -1,0 +1,5 @@
+from ninja import Router
+
+from apps.projects.auth import ProjectApiKey
+
+router = Router(tags=["specialists"], auth=ProjectApiKey())

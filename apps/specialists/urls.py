@@ -1,0 +1,4 @@
+from apps.specialists.views import selection, training
+
+app_name = "specialists"
+urlpatterns = [*selection.urlpatterns, *training.urlpatterns]
