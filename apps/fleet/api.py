@@ -1,5 +1,44 @@
+from typing import Any
+
+from django.http import HttpRequest
 from ninja import Router
 
-from apps.projects.auth import ProjectApiKey
+from apps.calls.schemas import ErrorOut
+from apps.fleet import selectors
+from apps.fleet.schemas import WorkerListOut
+from apps.projects.auth import ProjectApiKey, require_scope
+from apps.projects.models import ApiKeyScope
 
 router = Router(tags=["workers"], auth=ProjectApiKey())
+
+
+def _worker_out(row: selectors.WorkerRow) -> dict[str, Any]:
+    worker = row.worker
+    return {
+        "name": worker.name,
+        "host": worker.host,
+        "queues": worker.queues,
+        "status": row.status,
+        "draining": worker.draining,
+        "concurrency": worker.concurrency,
+        "current_job": worker.current_job or None,
+        "gpus": worker.gpus,
+        "free_gpu_memory_mb": worker.free_gpu_memory_mb,
+        "started_at": worker.started_at,
+        "heartbeat_at": None if row.stopped else worker.heartbeat_at,
+        "heartbeat_age_s": row.heartbeat_age_s,
+    }
+
+
+@router.get(
+    "/workers",
+    response={200: WorkerListOut, 401: ErrorOut, 403: ErrorOut},
+    summary="List the GPU workers",
+    description=(
+        "Every registered Celery worker with its status, queues and GPUs, live ones first. GPU workers are "
+        "shared by all projects: the key needs the admin scope, which only a project admin can grant."
+    ),
+)
+def list_workers(request: HttpRequest) -> dict[str, Any]:
+    require_scope(request, ApiKeyScope.ADMIN)
+    return {"items": [_worker_out(row) for row in selectors.worker_list()]}

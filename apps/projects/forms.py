@@ -1,7 +1,9 @@
+from typing import Any
+
 from django import forms
 
 from apps.common.errors import DomainError
-from apps.projects.models import ApiKeyScope, Role
+from apps.projects.models import DEFAULT_API_KEY_SCOPES, ApiKeyScope, Role
 
 
 def add_domain_error(form: forms.Form, exc: DomainError) -> None:
@@ -18,13 +20,21 @@ class ProjectForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
+    """`allow_admin`: offer the admin scope (only a project admin may grant it; never checked by default)."""
+
     name = forms.CharField(max_length=100, help_text="Which agent or service will use it, such as support-bot.")
     scopes = forms.MultipleChoiceField(
         choices=ApiKeyScope.choices,
-        initial=list(ApiKeyScope.values),
+        initial=list(DEFAULT_API_KEY_SCOPES),
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one scope."},
     )
+
+    def __init__(self, *args: Any, allow_admin: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not allow_admin:
+            field: forms.MultipleChoiceField = self.fields["scopes"]  # type: ignore[assignment]
+            field.choices = [(value, label) for value, label in ApiKeyScope.choices if value != ApiKeyScope.ADMIN]
 
 
 class MemberAddForm(forms.Form):

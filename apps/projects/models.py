@@ -63,6 +63,11 @@ class ApiKeyScope(models.TextChoices):
     INGEST = "ingest", "Ingest calls"
     READ = "read", "Read calls and tasks"
     DISCOVER = "discover", "Start task discovery"
+    ADMIN = "admin", "Admin: see GPU workers (project admins only)"
+
+
+# What a key gets when no scopes are named; "admin" is only ever granted on purpose, by a project admin.
+DEFAULT_API_KEY_SCOPES: tuple[str, ...] = (ApiKeyScope.INGEST, ApiKeyScope.READ, ApiKeyScope.DISCOVER)
 
 
 class ApiKey(models.Model):

@@ -8,7 +8,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.common.errors import Conflict, DomainError, NotFound
-from apps.projects.models import ApiKey, ApiKeyScope, Membership, Project, Role
+from apps.projects.models import DEFAULT_API_KEY_SCOPES, ApiKey, ApiKeyScope, Membership, Project, Role
+from apps.projects.selectors import membership_get
 
 KEY_PREFIX = "ds_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -86,15 +87,23 @@ def member_add(*, project: Project, username: str, role: str, email: str = "") -
 def api_key_create(
     *, project: Project, name: str, scopes: list[str] | None = None, created_by: User | None = None
 ) -> tuple[ApiKey, str]:
-    """Create a key; the secret is returned once and never stored."""
+    """Create a key; the secret is returned once and never stored. The "admin" scope (fleet-wide reads
+    such as the GPU workers) is granted only when `created_by` is an admin of this project."""
     name = name.strip()
     if not name:
         raise DomainError("Give the key a name, such as the agent that will use it", code="invalid_name", field="name")
-    scopes = list(scopes if scopes is not None else ApiKeyScope.values)
+    scopes = list(scopes if scopes is not None else DEFAULT_API_KEY_SCOPES)
     unknown = [s for s in scopes if s not in ApiKeyScope.values]
     if unknown or not scopes:
         raise DomainError(
             f"Scopes must be chosen from {', '.join(ApiKeyScope.values)}", code="invalid_scopes", field="scopes"
+        )
+    if ApiKeyScope.ADMIN in scopes and not _is_project_admin(project, created_by):
+        raise DomainError(
+            "Only an admin of this project can create a key with the admin scope",
+            code="scope_not_allowed",
+            status=403,
+            field="scopes",
         )
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
@@ -106,6 +115,11 @@ def api_key_create(
         created_by=created_by,
     )
     return key, secret
+
+
+def _is_project_admin(project: Project, user: User | None) -> bool:
+    membership = membership_get(project=project, user=user) if user is not None else None
+    return membership is not None and membership.role == Role.ADMIN
 
 
 @transaction.atomic

@@ -143,6 +143,11 @@ def project_create(request: HttpRequest) -> HttpResponse:
 # --- API keys ---------------------------------------------------------------------------------------
 
 
+def _key_form(request: ProjectRequest, data: Any = None) -> ApiKeyForm:
+    """Only a project admin is offered the admin scope."""
+    return ApiKeyForm(data, allow_admin=request.membership.role == Role.ADMIN)
+
+
 def _keys_page(request: ProjectRequest, form: ApiKeyForm, status: int = 200, **extra: Any) -> HttpResponse:
     context = {
         "keys": selectors.api_key_list(project=request.project),
@@ -157,8 +162,8 @@ def _keys_page(request: ProjectRequest, form: ApiKeyForm, status: int = 200, **e
 @project_page("manage_keys")
 def api_keys(request: ProjectRequest) -> HttpResponse:
     if request.method == "GET":
-        return _keys_page(request, ApiKeyForm())
-    form = ApiKeyForm(request.POST)
+        return _keys_page(request, _key_form(request))
+    form = _key_form(request, request.POST)
     if not form.is_valid():
         return _keys_page(request, form, status=400)
     try:
@@ -171,7 +176,7 @@ def api_keys(request: ProjectRequest) -> HttpResponse:
     except errors.DomainError as exc:
         add_domain_error(form, exc)
         return _keys_page(request, form, status=exc.status)
-    return _keys_page(request, ApiKeyForm(), new_key=key, secret=secret)
+    return _keys_page(request, _key_form(request), new_key=key, secret=secret)
 
 
 @require_POST
@@ -180,7 +185,7 @@ def api_key_revoke(request: ProjectRequest, key_id: str) -> HttpResponse:
     key = services.api_key_revoke(key=selectors.api_key_get(project=request.project, key_id=str(key_id)))
     notice = f"Key “{key.name}” revoked: requests using it now get 401."
     if wants_fragment(request):
-        return _keys_page(request, ApiKeyForm(), notice=notice)
+        return _keys_page(request, _key_form(request), notice=notice)
     messages.success(request, notice)
     return redirect("projects:keys", slug=request.project.slug)
 

@@ -1,0 +1,167 @@
+"""The GPU workers page: the live list (polled every 5 s) and the admins' actions on one worker. Every
+action is a plain POST that redirects back, so the page works without JavaScript; htmx swaps the panel."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, resolve_url
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from apps.common import errors
+from apps.fleet import selectors, services
+from apps.fleet.selectors import WorkerRow, WorkerStatus
+from apps.projects.views import render_page, wants_fragment
+
+BADGES = {
+    WorkerStatus.ONLINE: "ok",
+    WorkerStatus.DRAINING: "excluded",
+    WorkerStatus.STALE: "error",
+    WorkerStatus.OFFLINE: "cancelled",
+}
+
+View = Callable[..., HttpResponse]
+
+
+def workers_admin(view: View) -> View:
+    """Anonymous -> login; anyone who may not manage workers (selectors.user_may_manage_workers) -> 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if getattr(request, "htmx", False):
+                after = urlencode({"next": reverse("fleet:list")})
+                return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?{after}")
+            return redirect_to_login(request.get_full_path())
+        if not selectors.user_may_manage_workers(user=request.user):
+            raise Forbidden("Only staff or a project admin can manage GPU workers")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "stopped"
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def _gpu(gpu: dict[str, Any]) -> dict[str, Any]:
+    total = int(gpu.get("memory_total_mb") or 0)
+    used = int(gpu.get("memory_used_mb") or 0)
+    return {
+        "index": gpu.get("index", 0),
+        "name": gpu.get("name") or "GPU",
+        "used_gb": used / 1024,
+        "total_gb": total / 1024,
+        "percent": min(100, round(100 * used / total)) if total else 0,
+        "utilization": gpu.get("utilization"),
+    }
+
+
+def _row(row: WorkerRow) -> dict[str, Any]:
+    return {
+        "worker": row.worker,
+        "status": row.status,
+        "badge": BADGES[row.status],
+        "age": _age(row.heartbeat_age_s),
+        "stopped": row.stopped,
+        "gpus": [_gpu(g) for g in row.worker.gpus if isinstance(g, dict)],
+        "run": row.run,
+        "run_path": row.run_path,
+        "live": row.status != WorkerStatus.OFFLINE,
+    }
+
+
+def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+    rows = [_row(row) for row in selectors.worker_list()]
+    context = {
+        "rows": rows,
+        "live": sum(1 for row in rows if row["live"]),
+        "heartbeat_s": selectors.HEARTBEAT_S,
+        "stale_s": selectors.STALE_S,
+        "max_concurrency": services.MAX_CONCURRENCY,
+        **extra,
+    }
+    return render_page(request, "fleet/worker_list.html", context, fragment="workers-panel", status=status)
+
+
+@require_GET
+@workers_admin
+def worker_list(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _act(request: HttpRequest, action: Callable[[User], object], notice: str) -> HttpResponse:
+    """Run one admin action; answer with the panel (htmx) or a redirect to the page (no JavaScript)."""
+    try:
+        action(cast(User, request.user))
+    except errors.NotFound as exc:
+        raise Http404(exc.message) from exc
+    except errors.PermissionDenied as exc:
+        raise Forbidden(exc.message) from exc
+    except errors.DomainError as exc:
+        if wants_fragment(request):
+            return _page(request, status=exc.status, error=exc.message)
+        messages.error(request, exc.message)
+        return redirect("fleet:list")
+    if wants_fragment(request):
+        return _page(request, notice=notice)
+    messages.success(request, notice)
+    return redirect("fleet:list")
+
+
+@require_POST
+@workers_admin
+def worker_drain(request: HttpRequest, name: str) -> HttpResponse:
+    return _act(
+        request,
+        lambda user: services.worker_drain(name=name, by=user),
+        f"{name} is draining: it finishes its current job and takes no new ones.",
+    )
+
+
+@require_POST
+@workers_admin
+def worker_resume(request: HttpRequest, name: str) -> HttpResponse:
+    return _act(
+        request, lambda user: services.worker_resume(name=name, by=user), f"{name} takes jobs from its queues again."
+    )
+
+
+@require_POST
+@workers_admin
+def worker_concurrency(request: HttpRequest, name: str) -> HttpResponse:
+    raw = request.POST.get("concurrency", "").strip()
+    concurrency = int(raw) if raw.isdigit() else 0
+    return _act(
+        request,
+        lambda user: services.worker_concurrency_set(name=name, concurrency=concurrency, by=user),
+        f"{name} runs {concurrency} job{'' if concurrency == 1 else 's'} at once from its next heartbeat "
+        "(a solo pool keeps one until it is restarted with a prefork pool).",
+    )
+
+
+@require_POST
+@workers_admin
+def worker_job_cancel(request: HttpRequest, name: str) -> HttpResponse:
+    return _act(
+        request,
+        lambda user: services.worker_job_cancel(name=name, by=user),
+        f"Cancel requested: the training run on {name} stops at its next progress report.",
+    )
