@@ -147,6 +147,22 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 
+# Specialists: datasets, checkpoints and adapters live under ARTIFACT_ROOT (shared with the workers).
+ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
+# Fewer training examples than this gives a warning (the literature suggests 10k-100k); allowed still.
+DATASET_MIN_EXAMPLES = env_int("DATASET_MIN_EXAMPLES", 1000, minimum=1)
+# Licences a base model may have to be proposed (SPDX ids, lower case); admins extend the list.
+SPECIALIST_LICENCE_ALLOW = [item.lower() for item in env_list("SPECIALIST_LICENCE_ALLOW", ["apache-2.0", "mit"])]
+# GPU memory assumed when no GPU worker has registered yet (MB): a 24 GB card.
+DEFAULT_GPU_MEMORY_MB = env_int("DEFAULT_GPU_MEMORY_MB", 24576, minimum=1)
+# Trained adapters and classifiers are also copied to S3 when a bucket is set (needs boto3 on the workers).
+ARTIFACT_S3_BUCKET = env_str("ARTIFACT_S3_BUCKET", "")
+ARTIFACT_S3_PREFIX = env_str("ARTIFACT_S3_PREFIX", "downshift").strip("/")
+ARTIFACT_S3_ENDPOINT_URL = env_str("ARTIFACT_S3_ENDPOINT_URL", "")
+ARTIFACT_S3_REGION = env_str("ARTIFACT_S3_REGION", "")
+ARTIFACT_S3_ACCESS_KEY_ID = env_str("ARTIFACT_S3_ACCESS_KEY_ID", "")
+ARTIFACT_S3_SECRET_ACCESS_KEY = env_str("ARTIFACT_S3_SECRET_ACCESS_KEY", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
