@@ -1,0 +1,207 @@
+"""training_run_create (parameters, queue, memory estimate, enqueueing) and the GPU scheduling of
+training_run_execute."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+from apps.common.errors import DomainError
+from apps.fleet.models import GpuWorker
+from apps.jobs import services as jobs
+from apps.specialists import training
+from apps.specialists.catalog import memory_estimate
+from apps.specialists.models import TrainingDataset, TrainingRun
+from tests.specialists.conftest import LORA_FAST
+
+TASK = "workers.tasks.specialists.training_run_execute_task.apply_async"
+
+
+def gpu_worker(name: str, free_mb: int, *, draining: bool = False) -> GpuWorker:
+    now = timezone.now()
+    return GpuWorker.objects.create(
+        name=name,
+        host=name,
+        queues=["gpu"],
+        gpus=[{"index": 0, "name": "H200", "memory_total_mb": free_mb + 1000, "memory_used_mb": 1000}],
+        draining=draining,
+        started_at=now,
+        heartbeat_at=now,
+    )
+
+
+# --- creating a run ----------------------------------------------------------------------------------
+
+
+def test_a_lora_run_gets_every_default_and_goes_to_the_gpu_queue_after_commit(
+    lora_dataset: TrainingDataset, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
+        run = training.training_run_create(dataset=lora_dataset, params={"lora_r": 32}, created_by=None)
+    assert (run.kind, run.queue, run.method, run.status, run.cluster_id) == (
+        "lora", "gpu", "lora", "queued", lora_dataset.cluster_id
+    )  # fmt: skip
+    assert run.params["lora_r"] == 32 and run.params["learning_rate"] == 2e-4 and run.params["packing"] is True
+    assert run.base_model == lora_dataset.base_model
+    assert run.memory_estimate_mb == memory_estimate(0.0001, seq_len=1024, batch_size=4).train_lora_mb
+    assert len(callbacks) == 1
+    with mock.patch(TASK) as apply_async:
+        callbacks[0]()
+    apply_async.assert_called_once_with(args=[str(run.id)], kwargs={"waits": 0}, queue="gpu", countdown=None)
+
+
+def test_a_qlora_run_needs_less_memory_than_lora(lora_dataset: TrainingDataset) -> None:
+    lora_dataset.base_model.params_b = 7.0  # type: ignore[union-attr]
+    lora = training.training_run_create(dataset=lora_dataset, params={}, created_by=None)
+    qlora = training.training_run_create(dataset=lora_dataset, params={"method": "qlora"}, created_by=None)
+    assert 0 < qlora.memory_estimate_mb < lora.memory_estimate_mb
+
+
+def test_a_classifier_run_goes_to_the_cpu_queue(classifier_dataset: TrainingDataset) -> None:
+    run = training.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
+    assert (run.queue, run.memory_estimate_mb, run.base_model) == ("cpu", 0, None)
+    assert run.params == {"c": 1.0, "max_iter": 1000, "balanced": False}
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ({"learning_rat": 0.1}, "params.learning_rat", "Unknown training parameter 'learning_rat'"),
+        ({"lora_r": "big"}, "params.lora_r", "whole number"),
+        ({"lora_r": 1.5}, "params.lora_r", "whole number"),
+        ({"packing": "yes"}, "params.packing", "true or false"),
+        ({"learning_rate": -1}, "params.learning_rate", "at least"),
+        ({"method": "full"}, "params.method", "one of lora, qlora"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_parameter(
+    lora_dataset: TrainingDataset, params: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(DomainError) as caught:
+        training.training_run_create(dataset=lora_dataset, params=params, created_by=None)
+    assert (caught.value.status, caught.value.field) == (422, field)
+    assert words in caught.value.message
+    assert not TrainingRun.objects.exists()
+
+
+def test_lora_parameters_are_unknown_to_a_classifier(classifier_dataset: TrainingDataset) -> None:
+    with pytest.raises(DomainError, match="Unknown training parameter 'lora_r'"):
+        training.training_run_create(dataset=classifier_dataset, params={"lora_r": 8}, created_by=None)
+
+
+def test_a_dataset_without_examples_or_base_model_cannot_be_trained(
+    make_dataset: Callable[..., TrainingDataset], lora_rows: dict[str, Any]
+) -> None:
+    with pytest.raises(DomainError, match="no training examples"):
+        training.training_run_create(dataset=make_dataset({"train": []}), params={}, created_by=None)
+    with pytest.raises(DomainError, match="needs a base model"):
+        training.training_run_create(dataset=make_dataset(lora_rows), params={}, created_by=None)
+
+
+# --- waiting for a GPU -------------------------------------------------------------------------------
+
+
+def test_a_worker_without_the_memory_requeues_the_run_and_says_what_it_waits_for(
+    lora_dataset: TrainingDataset, django_capture_on_commit_callbacks: Any
+) -> None:
+    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    gpu_worker("celery@small", free_mb=run.memory_estimate_mb - 1)
+    with mock.patch(TASK) as apply_async, django_capture_on_commit_callbacks(execute=True):
+        training.training_run_execute(run_id=run.id, worker_name="celery@small", waits=3)
+    run.refresh_from_db()
+    assert (run.status, run.attempt) == ("queued", 0)
+    assert run.message.startswith(f"Waiting for a GPU with {run.memory_estimate_mb:,} MB free")
+    apply_async.assert_called_once_with(
+        args=[str(run.id)], kwargs={"waits": 4}, queue="gpu", countdown=training.GPU_WAIT_S
+    )
+
+
+def test_a_draining_worker_does_not_start_the_run(lora_dataset: TrainingDataset) -> None:
+    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    gpu_worker("celery@big", free_mb=80_000, draining=True)
+    with mock.patch(TASK):
+        training.training_run_execute(run_id=run.id, worker_name="celery@big")
+    run.refresh_from_db()
+    assert run.status == "queued" and "celery@big is draining" in run.message
+
+
+def test_after_waiting_too_long_the_run_fails_with_the_reason(lora_dataset: TrainingDataset) -> None:
+    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    gpu_worker("celery@small", free_mb=0)
+    with mock.patch(TASK) as apply_async:
+        training.training_run_execute(run_id=run.id, worker_name="celery@small", waits=training.GPU_WAIT_MAX)
+    run.refresh_from_db()
+    assert run.status == "failed" and "Waiting for a GPU with" in run.error and "60 minutes" in run.error
+    apply_async.assert_not_called()
+
+
+def test_a_worker_with_room_runs_it_and_shows_the_run_while_it_does(
+    lora_dataset: TrainingDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = training.training_run_create(dataset=lora_dataset, params={**LORA_FAST, "max_steps": 2}, created_by=None)
+    gpu_worker("celery@big", free_mb=80_000)
+    seen: list[str] = []
+    original = jobs.job_progress
+
+    def progress(*, job: Any, **kwargs: Any) -> bool:
+        seen.append(GpuWorker.objects.get(name="celery@big").current_job)
+        return original(job=job, **kwargs)
+
+    monkeypatch.setattr(jobs, "job_progress", progress)
+    training.training_run_execute(run_id=run.id, worker_name="celery@big")
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.gpu_worker == "celery@big" and set(seen) == {str(run.id)}
+    assert GpuWorker.objects.get(name="celery@big").current_job == ""
+
+
+def test_a_run_already_claimed_elsewhere_is_left_alone(lora_dataset: TrainingDataset) -> None:
+    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    TrainingRun.objects.filter(id=run.id).update(status="running", heartbeat_at=timezone.now() - timedelta(seconds=5))
+    training.training_run_execute(run_id=run.id)
+    run.refresh_from_db()
+    assert (run.status, run.attempt, run.step) == ("running", 0, 0)
+
+
+def test_the_task_passes_the_celery_node_name(lora_dataset: TrainingDataset) -> None:
+    from workers.tasks.specialists import training_run_execute_task
+
+    with mock.patch("apps.specialists.training.training_run_execute") as execute:
+        training_run_execute_task.apply(args=["abc"], kwargs={"waits": 2})
+    assert execute.call_args.kwargs["run_id"] == "abc" and execute.call_args.kwargs["waits"] == 2
+    assert execute.call_args.kwargs["worker_name"]
+
+
+# --- artifacts ---------------------------------------------------------------------------------------
+
+
+def test_an_s3_bucket_without_boto3_fails_the_run_saying_so(classifier_dataset: TrainingDataset, settings: Any) -> None:
+    settings.ARTIFACT_S3_BUCKET = "specialists"
+    run = training.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
+    with mock.patch.dict("sys.modules", {"boto3": None}):
+        training.training_run_execute(run_id=run.id)
+    run.refresh_from_db()
+    assert run.status == "failed" and "boto3 is not installed" in run.error
+
+
+def test_artifacts_are_uploaded_file_by_file(tmp_path: Any, settings: Any) -> None:
+    settings.ARTIFACT_S3_BUCKET, settings.ARTIFACT_S3_PREFIX = "bucket", "ds"
+    folder = tmp_path / "adapter"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.json").write_text("{}")
+    (folder / "sub" / "b.bin").write_bytes(b"1")
+    client = mock.Mock()
+    uri = training.artifacts_upload(client=client, folder=folder, run_id="r1")
+    assert uri == "s3://bucket/ds/training/r1/adapter"
+    keys = [c.args[2] for c in client.upload_file.call_args_list]
+    assert keys == ["ds/training/r1/adapter/a.json", "ds/training/r1/adapter/sub/b.bin"]
+
+
+def test_s3_settings_without_boto3_are_improperly_configured(settings: Any) -> None:
+    settings.ARTIFACT_S3_BUCKET = "bucket"
+    with mock.patch.dict("sys.modules", {"boto3": None}), pytest.raises(ImproperlyConfigured, match="boto3"):
+        training._s3_client()
