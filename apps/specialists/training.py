@@ -234,6 +234,8 @@ def _gpu_wait(run: TrainingRun, worker_name: str) -> str:
     need = f"Waiting for a GPU with {run.memory_estimate_mb:,} MB free"
     if worker.draining:
         return f"{need} ({worker_name} is draining)"
+    if not worker.gpus:
+        return ""  # a worker started on the gpu queue without a GPU trains on its CPU (small models, tests)
     if worker.free_gpu_memory_mb < run.memory_estimate_mb:
         return f"{need} ({worker_name} has {worker.free_gpu_memory_mb:,} MB)"
     return ""

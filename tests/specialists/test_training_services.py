@@ -120,6 +120,18 @@ def test_a_worker_without_the_memory_requeues_the_run_and_says_what_it_waits_for
     )
 
 
+def test_a_worker_on_the_gpu_queue_without_a_gpu_trains_on_its_cpu(lora_dataset: TrainingDataset) -> None:
+    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    now = timezone.now()
+    GpuWorker.objects.create(name="celery@laptop", host="laptop", queues=["gpu"], started_at=now, heartbeat_at=now)
+
+    training.training_run_execute(run_id=run.id, worker_name="celery@laptop")
+
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert run.history and run.artifact_path
+
+
 def test_a_draining_worker_does_not_start_the_run(lora_dataset: TrainingDataset) -> None:
     run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
     gpu_worker("celery@big", free_mb=80_000, draining=True)
