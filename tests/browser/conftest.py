@@ -15,8 +15,7 @@ from django.db import connection
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture
-def worker(live_server: Any) -> Iterator[subprocess.Popen[bytes]]:
+def _start_worker(queues: str) -> subprocess.Popen[bytes]:
     """A real Celery worker on the test database and the test Redis."""
     db = connection.settings_dict
     host = db["HOST"] or "localhost"
@@ -26,15 +25,21 @@ def worker(live_server: Any) -> Iterator[subprocess.Popen[bytes]]:
         if not host.startswith("/")
         else f"postgresql://{netloc}/{db['NAME']}?host={host}"
     )
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
-    proc = subprocess.Popen(
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "ARTIFACT_ROOT": str(settings.ARTIFACT_ROOT),
+    }
+    return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "celery"),
             "-A",
             "controlplane",
             "worker",
             "-Q",
-            "cpu",
+            queues,
             "-P",
             "solo",
             "--without-mingle",
@@ -45,9 +50,28 @@ def worker(live_server: Any) -> Iterator[subprocess.Popen[bytes]]:
         env=env,
         cwd=settings.BASE_DIR,
     )
-    yield proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture
+def worker(live_server: Any) -> Iterator[subprocess.Popen[bytes]]:
+    proc = _start_worker("cpu")
+    yield proc
+    _stop(proc)
+
+
+@pytest.fixture
+def cpu_and_gpu_worker(live_server: Any, settings: Any, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker on both queues (on a GPU-less machine it trains LoRA runs on its CPU), with the
+    artifacts of this test in its own folder."""
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    proc = _start_worker("cpu,gpu")
+    yield proc
+    _stop(proc)
 
 
 @pytest.fixture

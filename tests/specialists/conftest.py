@@ -71,14 +71,12 @@ def lora_rows(sample_records: list[dict[str, Any]]) -> dict[str, list[dict[str, 
     return splits
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, lora_rows: dict[str, list[dict[str, Any]]]) -> Path:
-    """A 2-layer Llama (hidden 32) and its tokenizer, saved as a local model folder."""
+def save_tiny_llama(folder: Path, rows: list[dict[str, Any]]) -> Path:
+    """A 2-layer Llama (hidden 32) and a tokenizer built on `rows`, saved as a local model folder."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = build_tokenizer([row for split in lora_rows.values() for row in split])
+    tokenizer = build_tokenizer(rows)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -96,6 +94,12 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, lora_rows: dict[str
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, lora_rows: dict[str, list[dict[str, Any]]]) -> Path:
+    rows = [row for split in lora_rows.values() for row in split]
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), rows)
 
 
 @pytest.fixture
