@@ -17,7 +17,7 @@ from django.utils import timezone
 from apps.calls.models import Call
 from apps.discovery import describe
 from apps.discovery.assignment import centre_fields, write_assignments
-from apps.discovery.features import CallVectors, call_vectors, task_keys_ensure
+from apps.discovery.features import READ_BATCH, CallVectors, call_vectors, task_keys_ensure
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster, TaskEmbedding
 from apps.discovery.texts import output_summary
 from apps.jobs import services as jobs
@@ -84,8 +84,11 @@ def _read(run: DiscoveryRun, reporter: _Reporter) -> tuple[CallVectors, dict[UUI
     reporter.stage("reading", f"Reading {total:,} calls")
 
     def progress(done: int, embedded: int) -> bool:
+        """`done`: calls finished before the chunk being embedded now."""
+        upto = min(len(missing), done + READ_BATCH)
         reporter.report(
-            done / max(1, len(missing)), f"Read {done:,} of {len(missing):,} new calls; {embedded:,} new texts embedded"
+            done / max(1, len(missing)),
+            f"Reading new calls {done + 1:,}-{upto:,} of {len(missing):,}; {embedded:,} new texts embedded so far",
         )
         return True
 
