@@ -245,7 +245,7 @@ def _s3_client() -> Any:
     if not settings.ARTIFACT_S3_BUCKET:
         return None
     try:
-        import boto3  # type: ignore[import-not-found]
+        import boto3
     except ImportError as exc:
         raise ImproperlyConfigured(
             "ARTIFACT_S3_BUCKET is set but boto3 is not installed on this worker: pip install boto3, "

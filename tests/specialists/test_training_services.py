@@ -3,6 +3,7 @@ training_run_execute."""
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -200,17 +201,34 @@ def test_an_s3_bucket_without_boto3_fails_the_run_saying_so(classifier_dataset: 
     assert run.status == "failed" and "boto3 is not installed" in run.error
 
 
-def test_artifacts_are_uploaded_file_by_file(tmp_path: Any, settings: Any) -> None:
-    settings.ARTIFACT_S3_BUCKET, settings.ARTIFACT_S3_PREFIX = "bucket", "ds"
-    folder = tmp_path / "adapter"
-    (folder / "sub").mkdir(parents=True)
-    (folder / "a.json").write_text("{}")
-    (folder / "sub" / "b.bin").write_bytes(b"1")
-    client = mock.Mock()
-    uri = training.artifacts_upload(client=client, folder=folder, run_id="r1")
-    assert uri == "s3://bucket/ds/training/r1/adapter"
-    keys = [c.args[2] for c in client.upload_file.call_args_list]
-    assert keys == ["ds/training/r1/adapter/a.json", "ds/training/r1/adapter/sub/b.bin"]
+def test_a_finished_run_copies_its_artifacts_to_the_configured_bucket(
+    classifier_dataset: TrainingDataset, settings: Any
+) -> None:
+    """Against a local S3-compatible server (moto's), through the real run."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        settings.ARTIFACT_S3_BUCKET, settings.ARTIFACT_S3_PREFIX = "specialists", "ds"
+        settings.ARTIFACT_S3_ENDPOINT_URL = f"http://{host}:{port}"
+        settings.ARTIFACT_S3_REGION = "us-east-1"
+        settings.ARTIFACT_S3_ACCESS_KEY_ID = settings.ARTIFACT_S3_SECRET_ACCESS_KEY = "test"
+        client = training._s3_client()
+        client.create_bucket(Bucket="specialists")
+        run = training.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
+
+        training.training_run_execute(run_id=run.id)
+
+        run.refresh_from_db()
+        assert run.status == "succeeded", run.error
+        listed = client.list_objects_v2(Bucket="specialists", Prefix=f"ds/training/{run.id}/")
+        keys = {item["Key"].rsplit("/", 1)[-1] for item in listed.get("Contents", [])}
+        local = {p.name for p in Path(run.artifact_path).rglob("*") if p.is_file()}
+        assert local and keys == local
+    finally:
+        server.stop()
 
 
 def test_s3_settings_without_boto3_are_improperly_configured(settings: Any) -> None:
