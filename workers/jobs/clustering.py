@@ -1,5 +1,7 @@
-"""Clustering task texts: reduce (UMAP), cluster (HDBSCAN), then describe every point by its nearest
-cluster centre, which is also how new calls are assigned between runs.
+"""Clustering task texts: reduce (PCA), cluster (HDBSCAN), then describe every point by its nearest
+cluster centre, which is also how new calls are assigned between runs. PCA, not UMAP: UMAP keeps
+the local topics of user turns and HDBSCAN then splits one task by them; PCA keeps the large gaps
+between call sites. UMAP only draws the 2-D map.
 
 HDBSCAN runs on a sample of at most FIT_MAX distinct vectors, drawn in proportion to how many calls
 share each one: at 100k calls the sample holds the density structure, and the rest are assigned to
@@ -17,7 +19,6 @@ MAP_MAX = 2_500
 THRESHOLD_PERCENTILE = 1.0  # a call less similar to its centre than 99% of the cluster's own members ...
 THRESHOLD_MARGIN = 0.05  # ... by more than this margin fits no cluster (drift)
 
-REDUCER = os.environ.get("DOWNSHIFT_REDUCER", "pca")
 Progress = Callable[[float, str], object]
 
 
@@ -131,8 +132,8 @@ def cluster(
     fit = _sample(counts.astype(np.float64), FIT_MAX, rng)
     fit_n = int(counts[fit].sum()) if len(fit) < len(x) else int(counts.sum())
     mcs = min_cluster_size or auto_min_cluster_size(fit_n)
-    report(0.05, f"Reducing {len(fit):,} distinct texts to {n_components} dimensions (UMAP)")
-    reduced = _pca(x[fit], n_components, seed) if REDUCER == "pca" else _reduce(x[fit], n_components, seed)
+    report(0.05, f"Reducing {len(fit):,} distinct texts to {n_components} dimensions (PCA)")
+    reduced = _pca(x[fit], n_components, seed)
     report(0.55, f"Clustering (HDBSCAN, smallest task {mcs} calls)")
     # Repeated texts are repeated for HDBSCAN (a few copies, never enough to make a cluster alone),
     # so density reflects traffic.
