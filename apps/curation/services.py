@@ -251,30 +251,33 @@ def duplicates_mark(*, project: Project, rows: list[CallRow], before: tuple[Any,
     if not candidates:
         return
     hashes = list({r.prompt_hash for r in candidates})
-    keys = list({k for r in candidates for k in (r.near_keys or [])})
+    mine = {r.id for r in rows}
     # Two btree lookups (the prompt hash on calls, the band keys on their own table), never a scan.
+    # Near-duplicate candidates (and their signatures) are read only for prompts with no exact match.
     earlier = " AND (received_at, id) < (%s, %s)" if before is not None else ""
-    sql = (
-        "SELECT id, prompt_hash, minhash, near_keys FROM calls_call"
-        f" WHERE project_id = %s AND prompt_hash = ANY(%s) AND exclusion_reason = ''{earlier}"
-        " UNION SELECT id, prompt_hash, minhash, near_keys FROM calls_call"
-        f" WHERE id IN (SELECT call_id FROM {NearDuplicateKey._meta.db_table} WHERE project_id = %s AND key = ANY(%s))"
-        f" AND exclusion_reason = ''{earlier}"
-    )
-    params: list[Any] = [project.id, hashes, *(before or ()), project.id, keys, *(before or ())]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('curation:' || %s))", [str(project.id)])
-        cursor.execute(sql, params)
-        stored = cursor.fetchall()
     exact: dict[str, Any] = {}
     index: eligibility.NearDuplicateIndex[Any] = eligibility.NearDuplicateIndex()
-    mine = {r.id for r in rows}
-    for call_id, prompt_hash, minhash, near_keys in stored:
-        if call_id in mine:
-            continue
-        exact.setdefault(prompt_hash, call_id)
-        if minhash and near_keys:
-            index.add(call_id, minhash, near_keys)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('curation:' || %s))", [str(project.id)])
+        cursor.execute(
+            "SELECT id, prompt_hash FROM calls_call"
+            f" WHERE project_id = %s AND prompt_hash = ANY(%s) AND exclusion_reason = ''{earlier}",
+            [project.id, hashes, *(before or ())],
+        )
+        for call_id, prompt_hash in cursor.fetchall():
+            if call_id not in mine:
+                exact.setdefault(prompt_hash, call_id)
+        keys = list({k for r in candidates if r.prompt_hash not in exact for k in (r.near_keys or [])})
+        if keys:
+            cursor.execute(
+                "SELECT id, minhash, near_keys FROM calls_call WHERE id IN"
+                f" (SELECT call_id FROM {NearDuplicateKey._meta.db_table} WHERE project_id = %s AND key = ANY(%s))"
+                f" AND exclusion_reason = ''{earlier}",
+                [project.id, keys, *(before or ())],
+            )
+            for call_id, minhash, near_keys in cursor.fetchall():
+                if call_id not in mine and minhash and near_keys:
+                    index.add(call_id, minhash, near_keys)
     for row in candidates:
         original = exact.get(row.prompt_hash)
         reason = eligibility.DUPLICATE
