@@ -59,3 +59,17 @@ def test_a_second_run_embeds_nothing_and_keeps_the_tasks(
     assert run.texts_embedded == 0
     assert set(TaskCluster.objects.filter(project=discovered, status="active").values_list("id", flat=True)) == before
     assert run.changes["new"] == [] and run.changes["moved_calls"] == 0
+
+
+def test_a_project_with_a_single_task_finds_that_one_task(
+    project: Project,
+    ingest: Callable[..., int],
+    run_discovery: Callable[..., DiscoveryRun],
+    sample_records: list[dict[str, Any]],
+) -> None:
+    ingest([r for r in sample_records if r["task"] == "sentiment_classification"][:80])
+
+    run = run_discovery(min_cluster_size=10)
+
+    assert run.clusters_found == 1
+    assert Call.objects.filter(project=project, task_cluster=None).count() <= 2

@@ -17,7 +17,7 @@ import numpy as np
 FIT_MAX = 12_000
 MAP_MAX = 2_500
 THRESHOLD_PERCENTILE = 1.0  # a call less similar to its centre than 99% of the cluster's own members ...
-THRESHOLD_MARGIN = 0.05  # ... by more than this margin fits no cluster (drift)
+THRESHOLD_MARGIN = 0.1  # ... by more than this margin fits no cluster (drift)
 
 Progress = Callable[[float, str], object]
 
@@ -144,6 +144,7 @@ def cluster(
         min_cluster_size=max(2, mcs),
         min_samples=min(10, max(2, mcs)),
         cluster_selection_method="eom",
+        allow_single_cluster=True,
         core_dist_n_jobs=1,
     )
     point_labels = model.fit_predict(points)
