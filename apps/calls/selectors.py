@@ -104,7 +104,12 @@ def call_queryset(*, project: Project, filters: CallFilters) -> QuerySet[Call]:
 
 def call_list(*, project: Project, filters: CallFilters, cursor: str | None = None, limit: int = 50) -> CallPage:
     """Newest first, keyset-paginated on (timestamp, id) so pages stay fast and stable as calls arrive."""
-    qs = call_queryset(project=project, filters=filters).only(*LIST_COLUMNS)
+    # The task's code and name come in the same query (the call log shows them).
+    qs = (
+        call_queryset(project=project, filters=filters)
+        .select_related("task_cluster")
+        .only(*LIST_COLUMNS, "task_cluster__number", "task_cluster__name")
+    )
     if cursor:
         stamp, call_id = _decode_cursor(cursor)
         qs = qs.filter(Q(timestamp__lt=stamp) | Q(timestamp=stamp, id__lt=call_id))

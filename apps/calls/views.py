@@ -14,11 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.calls import selectors, services
 from apps.calls.forms import DASHBOARD_DAYS, CallFilterForm, DashboardForm, UploadForm
-from apps.calls.models import Call
 from apps.common import errors
 from apps.common.charts import Bar, bar_list_chart, column_chart
 from apps.common.templatetags.ui import compact, usd
-from apps.discovery.selectors import task_cluster_list, task_clusters_by_id
+from apps.discovery.selectors import task_cluster_list
 from apps.projects.forms import add_domain_error
 from apps.projects.views import ProjectRequest, project_page, render_page, wants_fragment
 
@@ -114,15 +113,6 @@ def _with_current(options: list[str], current: str) -> list[str]:
     return options if not current or current in options else [current, *options]
 
 
-def _attach_tasks(calls: list[Call]) -> None:
-    """The task of each listed call, read in one query rather than one per row."""
-    ids = {call.task_cluster_id for call in calls if call.task_cluster_id}
-    tasks = task_clusters_by_id(ids=ids)
-    for call in calls:
-        if call.task_cluster_id in tasks:
-            call.task_cluster = tasks[call.task_cluster_id]
-
-
 @require_GET
 @project_page("view")
 def call_list(request: ProjectRequest) -> HttpResponse:
@@ -156,8 +146,6 @@ def call_list(request: ProjectRequest) -> HttpResponse:
         "training_choices": CallFilterForm.base_fields["training"].choices[1:],  # type: ignore[attr-defined]
         "tasks": [(str(t.id), f"{t.code} {t.name}") for t in task_cluster_list(project=request.project)],
     }
-    if page is not None:
-        _attach_tasks(page.items)
     context["load_more_request"] = wants_fragment(request) and request.htmx.target == "load-more"
     fragment = "rows" if context["load_more_request"] else "results"
     return render_page(request, "calls/list.html", context, fragment=fragment, status=status)

@@ -48,10 +48,6 @@ def task_cluster_get(*, project: Project, cluster_id: Any) -> TaskCluster:
     return cluster
 
 
-def task_clusters_by_id(*, ids: set[UUID]) -> dict[UUID, TaskCluster]:
-    return {t.id: t for t in TaskCluster.objects.filter(id__in=ids).only("id", "number", "name")} if ids else {}
-
-
 @dataclass
 class ClusterStats:
     calls: int = 0
