@@ -3,6 +3,7 @@ describe, keep on the LLM, merge, split). Runs themselves execute in apps.discov
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -148,12 +149,18 @@ def task_cluster_split(*, cluster: TaskCluster, created_by: AbstractBaseUser | N
     return run
 
 
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis:
+    """One client (and connection pool) per process: ingest asks on every batch."""
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
 def assignment_schedule(*, project_id: Any) -> bool:
     """After calls arrive: assign them to the current tasks soon, in the background. Bursts of
     batches share one job (a short Redis lock). Returns whether a job was queued."""
     if not TaskCluster.objects.filter(project_id=project_id, status=ClusterStatus.ACTIVE).exists():
         return False
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = _redis()
     if not client.set(f"downshift:assign:{project_id}", 1, nx=True, ex=ASSIGN_DEBOUNCE_S):
         return False
     from workers.tasks.discovery import calls_assign_task
