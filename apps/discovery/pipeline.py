@@ -250,6 +250,11 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
             parent=None
         ):
             children[child.parent_id].append(child)  # type: ignore[index]
+        # A split task's calls go to the nearest of its parts: once per distinct vector, not per call.
+        nearest_part = {
+            parent: (vectors.x @ np.array([k.centroid for k in kids], dtype=np.float32).T).argmax(axis=1)
+            for parent, kids in children.items()
+        }
         assigned: list[UUID | None] = []
         confidences: list[float | None] = []
         for i, label in enumerate(call_labels):
@@ -259,11 +264,8 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
                 continue
             task = final[int(label)]
             confidences.append(float(call_conf[i]))
-            if task.status == ClusterStatus.SPLIT and children.get(task.id):
-                kids = children[task.id]
-                x = vectors.x[vectors.index[i]][None, :]
-                centroids = np.array([k.centroid for k in kids], dtype=np.float32)
-                assigned.append(kids[int((x @ centroids.T).argmax())].id)
+            if task.status == ClusterStatus.SPLIT and task.id in children:
+                assigned.append(children[task.id][int(nearest_part[task.id][vectors.index[i]])].id)
             else:
                 assigned.append(task.id)
         write_assignments(vectors.ids, assigned, confidences, now)
