@@ -139,24 +139,22 @@ def _require_admin(user: User | AnonymousUser) -> None:
 
 
 @transaction.atomic
+def _draining_set(name: str, by: User | AnonymousUser, draining: bool) -> GpuWorker:
+    _require_admin(by)
+    worker = selectors.worker_get(name=name)
+    GpuWorker.objects.filter(name=name).update(draining=draining)
+    worker.draining = draining
+    logger.info("GPU worker %s %s by %s", name, "drained" if draining else "resumed", by.get_username())
+    return worker
+
+
 def worker_drain(*, name: str, by: User | AnonymousUser) -> GpuWorker:
     """Stop taking new jobs; the current one finishes. The worker stops consuming at its next heartbeat."""
-    _require_admin(by)
-    worker = selectors.worker_get(name=name)
-    GpuWorker.objects.filter(name=name).update(draining=True)
-    worker.draining = True
-    logger.info("GPU worker %s drained by %s", name, by.get_username())
-    return worker
+    return _draining_set(name, by, True)
 
 
-@transaction.atomic
 def worker_resume(*, name: str, by: User | AnonymousUser) -> GpuWorker:
-    _require_admin(by)
-    worker = selectors.worker_get(name=name)
-    GpuWorker.objects.filter(name=name).update(draining=False)
-    worker.draining = False
-    logger.info("GPU worker %s resumed by %s", name, by.get_username())
-    return worker
+    return _draining_set(name, by, False)
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from apps.common.errors import DomainError, NotFound
 from apps.discovery.selectors import task_cluster_get
 from apps.projects.auth import ProjectApiKey, require_scope
 from apps.specialists import datasets, selectors
-from apps.specialists.catalog import catalog_note, model_memory
+from apps.specialists.catalog import CATALOG_FIELDS, catalog_note, model_memory
 from apps.specialists.models import CatalogModel, TrainingDataset
 from apps.specialists.schemas import CandidateListOut, CatalogModelListOut, DatasetIn, DatasetOut
 
@@ -20,24 +20,7 @@ _ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: Err
 
 def _model_out(model: CatalogModel, weights: tuple[bool, str]) -> dict[str, Any]:
     return {
-        **{
-            name: getattr(model, name)
-            for name in (
-                "id",
-                "hf_id",
-                "name",
-                "family",
-                "params_b",
-                "licence",
-                "licence_url",
-                "context_window",
-                "architecture",
-                "chat_template",
-                "tool_calling",
-                "source_url",
-                "seeded",
-            )
-        },
+        **{name: getattr(model, name) for name in ("id", "hf_id", *CATALOG_FIELDS, "seeded")},
         "note": catalog_note(model.hf_id),
         "memory": asdict(model_memory(model)),
         "weights_present": weights[0],
