@@ -45,58 +45,27 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SAMPLE = ROOT / "demo" / "agent_logs_sample.jsonl"
 
-TEMPLATE = (
-    "{%- if tools %}<|tools|> {% for t in tools %}{{ t | tojson }} {% endfor %}<|end|>\n{% endif %}"
-    "{%- for m in messages %}<|{{ m['role'] }}|> {% if m['content'] %}{{ m['content'] }}{% endif %}"
-    "{%- if m.get('tool_calls') %}{% for c in m['tool_calls'] %} <|call|> {{ c['function']['name'] }} "
-    "{{ c['function']['arguments'] | tojson }}{% endfor %}{% endif %} <|end|>\n{% endfor %}"
-    "{%- if add_generation_prompt %}<|assistant|> {% endif %}"
-)
-SPECIAL = ["<pad>", "<unk>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>", "<|tool|>", "<|tools|>", "<|call|>"]
+from tests.tiny_llama import chat_rows, save_llama  # noqa: E402  (after the path is set)
 
 
-def chat_rows(limit: int, seed: int) -> list[dict[str, Any]]:
+def sample_rows(limit: int, seed: int) -> list[dict[str, Any]]:
     records = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
     random.Random(seed).shuffle(records)
-    return [
-        {"messages": [*r["request"]["messages"], r["response"]], "tools": r["request"].get("tools") or []}
-        for r in records[:limit]
-    ]
+    return chat_rows(records[:limit])
 
 
 def build_model(folder: Path, rows: list[dict[str, Any]], hidden: int, layers: int) -> None:
     """A word-level tokenizer on the rows' text and a random-init Llama, saved as a model folder."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    texts = []
-    for row in rows:
-        texts.append(json.dumps(row["tools"]))
-        for m in row["messages"]:
-            texts.append(str(m.get("content") or ""))
-            for call in m.get("tool_calls") or []:
-                texts.append(call["function"]["name"] + " " + str(call["function"]["arguments"]))
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIAL))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|end|>")
-    tokenizer.chat_template = TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    save_llama(
+        folder,
+        rows,
         hidden_size=hidden,
         intermediate_size=int(hidden * 2.75),
         num_hidden_layers=layers,
         num_attention_heads=max(1, hidden // 64),
         num_key_value_heads=max(1, hidden // 128),
         max_position_embeddings=4096,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
     )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
 
 
 def baseline(model_ref: str, examples: list[Any], args: argparse.Namespace, device: str) -> dict[str, Any]:
@@ -259,7 +228,7 @@ def main() -> int:
     from workers.jobs.training import render_example
 
     hf_logging.set_verbosity_error()
-    rows = chat_rows(args.examples, args.seed)
+    rows = sample_rows(args.examples, args.seed)
     model_ref = args.model
     if model_ref is None:
         folder = Path(tempfile.mkdtemp(prefix="bench-train-model-"))

@@ -16,7 +16,7 @@ from apps.fleet.models import GpuWorker
 from apps.projects.models import Role
 from apps.projects.services import membership_set, project_create
 from apps.specialists.models import CatalogModel, TrainingRun
-from tests.specialists.conftest import chat_rows, save_tiny_llama
+from tests.tiny_llama import chat_rows, save_llama
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -37,7 +37,7 @@ def test_pick_a_model_build_the_dataset_train_and_drain_the_worker(
     run = DiscoveryRun.objects.create(project=project, min_cluster_size=10)
     pipeline.discovery_run_execute(run_id=run.id)
     task = TaskCluster.objects.get(project=project, status="active", output_kind="tool_calls")
-    tiny = save_tiny_llama(tmp_path / "tiny-llama", chat_rows(tools))
+    tiny = save_llama(tmp_path / "tiny-llama", chat_rows(tools))
     CatalogModel.objects.create(
         hf_id="local/tiny-llama",
         name="Tiny Llama",
