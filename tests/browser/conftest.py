@@ -3,53 +3,15 @@
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
+
+from tests.celery_worker import start_worker
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _start_worker(queues: str) -> subprocess.Popen[bytes]:
-    """A real Celery worker on the test database and the test Redis."""
-    db = connection.settings_dict
-    host = db["HOST"] or "localhost"
-    netloc = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@"
-    url = (
-        f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
-        if not host.startswith("/")
-        else f"postgresql://{netloc}/{db['NAME']}?host={host}"
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "REDIS_URL": settings.REDIS_URL,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "ARTIFACT_ROOT": str(settings.ARTIFACT_ROOT),
-    }
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "controlplane",
-            "worker",
-            "-Q",
-            queues,
-            "-P",
-            "solo",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "WARNING",
-        ],
-        env=env,
-        cwd=settings.BASE_DIR,
-    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -59,7 +21,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def worker(live_server: Any) -> Iterator[subprocess.Popen[bytes]]:
-    proc = _start_worker("cpu")
+    proc = start_worker("cpu")
     yield proc
     _stop(proc)
 
@@ -69,7 +31,7 @@ def cpu_and_gpu_worker(live_server: Any, settings: Any, tmp_path: Path) -> Itera
     """A worker on both queues (on a GPU-less machine it trains LoRA runs on its CPU), with the
     artifacts of this test in its own folder."""
     settings.ARTIFACT_ROOT = tmp_path / "artifacts"
-    proc = _start_worker("cpu,gpu")
+    proc = start_worker("cpu,gpu")
     yield proc
     _stop(proc)
 

@@ -2,31 +2,19 @@
 (every second, through tests/fleet/worker_settings.py), stops consuming when drained, and marks itself
 stopped when it shuts down."""
 
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from apps.fleet.models import GpuWorker
 from apps.fleet.selectors import STOPPED_AT
 from controlplane.celery import app as celery_app
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    host = db["HOST"] or "localhost"
-    netloc = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@"
-    if host.startswith("/"):
-        return f"postgresql://{netloc}/{db['NAME']}?host={host}"
-    return f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
+from tests.celery_worker import start_worker
 
 
 def _wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -46,32 +34,8 @@ def worker_name() -> str:
 
 @pytest.fixture
 def gpu_worker(transactional_db: None, worker_name: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "tests.fleet.worker_settings",
-        "PYTHONPATH": str(settings.BASE_DIR),
-    }
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "controlplane",
-            "worker",
-            "-Q",
-            "gpu",
-            "-P",
-            "solo",
-            "-n",
-            worker_name,
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "WARNING",
-        ],
-        env=env,
-        cwd=settings.BASE_DIR,
+    proc = start_worker(
+        "gpu", name=worker_name, DJANGO_SETTINGS_MODULE="tests.fleet.worker_settings", PYTHONPATH=str(settings.BASE_DIR)
     )
     yield proc
     if proc.poll() is None:

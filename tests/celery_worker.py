@@ -1,0 +1,35 @@
+"""A real Celery worker process on the test database and the test Redis, for tests that need one."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    host = db["HOST"] or "localhost"
+    netloc = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@"
+    if host.startswith("/"):
+        return f"postgresql://{netloc}/{db['NAME']}?host={host}"
+    return f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker(queues: str, *, name: str = "", **env: str) -> subprocess.Popen[bytes]:
+    """`celery worker -Q queues -P solo` (named `name` when given); `env` adds variables."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "ARTIFACT_ROOT": str(settings.ARTIFACT_ROOT),
+        **env,
+    }
+    command = [str(Path(sys.executable).parent / "celery"), "-A", "controlplane", "worker", "-Q", queues, "-P", "solo"]
+    if name:
+        command += ["-n", name]
+    command += ["--without-mingle", "--without-gossip", "--loglevel", "WARNING"]
+    return subprocess.Popen(command, env=environment, cwd=settings.BASE_DIR)
