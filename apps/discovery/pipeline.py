@@ -93,7 +93,7 @@ def _read(run: DiscoveryRun, reporter: _Reporter) -> tuple[CallVectors, dict[UUI
         return True
 
     run.texts_embedded = task_keys_ensure(call_ids=missing, progress=progress) if missing else 0
-    rows = list(calls.values_list("id", "task_keys", "task_cluster_id"))
+    rows = list(calls.order_by("id").values_list("id", "task_keys", "task_cluster_id"))  # same input, same run
     previous = {r[0]: r[2] for r in rows}
     vectors = call_vectors((r[0], r[1]) for r in rows)
     return vectors, previous
