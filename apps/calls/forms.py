@@ -1,8 +1,11 @@
+import gzip
+import zlib
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import IO, Any, cast
 
 from django import forms
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
 from apps.calls.models import CallStatus
@@ -81,7 +84,44 @@ class DashboardForm(forms.Form):
     )
 
 
+def size_text(n: int, *, exact: bool = False) -> str:
+    """Bytes for people, in binary units as the settings are: "30.0 MB"; `exact` drops a ".0"."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            text = f"{n / scale:,.1f}"
+            return f"{text.removesuffix('.0') if exact else text} {unit}"
+    return f"{n:,} bytes"
+
+
+def long_line(stream: IO[bytes], *, limit: int, budget: int) -> tuple[int, int, bool] | None:
+    """The first line longer than `limit` bytes in the first `budget` bytes of a stream, as (its number
+    from 1, its length, whether that length is whole), else None. It reads chunks no longer than
+    `limit`, so a line wholly inside a chunk is within the limit: a few steps per chunk, any file."""
+    size = min(limit, 1 << 20)
+    line, current, read = 1, 0, 0
+    while read < budget:
+        chunk = stream.read(min(size, budget - read))
+        if not chunk:
+            break
+        read += len(chunk)
+        newline = chunk.find(b"\n")
+        if newline == -1:
+            current += len(chunk)
+            continue
+        if current + newline > limit:
+            return line, current + newline, True
+        line += chunk.count(b"\n")
+        current = len(chunk) - chunk.rfind(b"\n") - 1
+    if current > limit:
+        return line, current, read < budget
+    return None
+
+
 class UploadForm(forms.Form):
+    """A JSONL file, held to the API's limits: no call (line) larger than one API request may be
+    (INGEST_MAX_BYTES, uncompressed), and the file within UPLOAD_MAX_BYTES. The import job reads it
+    in batches of at most INGEST_MAX_CALLS calls, as the API does a request."""
+
     file = forms.FileField(
         help_text="A .jsonl file (gzip is fine): one call per line, in the same shape as the API accepts.",
         error_messages={"required": "Choose a .jsonl file to upload.", "empty": "That file is empty."},
@@ -90,3 +130,37 @@ class UploadForm(forms.Form):
     @staticmethod
     def max_megabytes() -> int:
         return int(settings.UPLOAD_MAX_BYTES // (1024 * 1024))
+
+    @staticmethod
+    def max_call_size() -> str:
+        return size_text(settings.INGEST_MAX_BYTES, exact=True)
+
+    def clean_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["file"]
+        file_limit, call_limit = settings.UPLOAD_MAX_BYTES, settings.INGEST_MAX_BYTES
+        if upload.size is not None and upload.size > file_limit:
+            raise forms.ValidationError(
+                f"This file is {size_text(upload.size)}; the limit is {size_text(file_limit, exact=True)} per upload.",
+                code="too_large",
+            )
+        upload.seek(0)
+        gzipped = upload.read(2) == b"\x1f\x8b"
+        upload.seek(0)
+        try:
+            stream = cast(IO[bytes], gzip.GzipFile(fileobj=upload, mode="rb") if gzipped else upload)
+            found = long_line(stream, limit=call_limit, budget=file_limit)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise forms.ValidationError(f"This file looks gzipped but cannot be read: {exc}.", code="invalid") from exc
+        finally:
+            upload.seek(0)
+        if found is not None:
+            number, length, whole = found
+            size, limit = size_text(length), size_text(call_limit, exact=True)
+            if size_text(length, exact=True) == limit:  # "2.0 KB; the limit is 2 KB" says nothing
+                size, limit = f"{length:,} bytes", f"{call_limit:,} bytes"
+            raise forms.ValidationError(
+                f"Line {number:,} of this file is {size if whole else 'over ' + size}; the limit is {limit} "
+                "per call (one line), as in the API.",
+                code="too_large",
+            )
+        return upload

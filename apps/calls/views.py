@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -14,12 +15,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.calls import selectors, services
 from apps.calls.forms import DASHBOARD_DAYS, CallFilterForm, DashboardForm, UploadForm
+from apps.calls.schemas import CallOut
 from apps.common import errors
 from apps.common.charts import Bar, bar_list_chart, column_chart
+from apps.common.pages import render_page, wants_fragment
 from apps.common.templatetags.ui import compact, usd
 from apps.discovery.selectors import task_cluster_list
 from apps.projects.forms import add_domain_error
-from apps.projects.views import ProjectRequest, project_page, render_page, wants_fragment
+from apps.projects.pages import ProjectRequest, project_page
 
 # --- dashboard --------------------------------------------------------------------------------------
 
@@ -154,8 +157,22 @@ def call_list(request: ProjectRequest) -> HttpResponse:
 @require_GET
 @project_page("view")
 def call_detail(request: ProjectRequest, call_id: str) -> HttpResponse:
+    """One call; a huge text shows a screenful and links to the raw JSON (see templatetags/chat.py)."""
     call = selectors.call_get(project=request.project, call_id=call_id)
-    return render_page(request, "calls/detail.html", {"call": call}, fragment="call-detail")
+    raw_url = reverse("calls:raw", kwargs={"slug": request.project.slug, "call_id": call.id})
+    return render_page(request, "calls/detail.html", {"call": call, "raw_url": raw_url}, fragment="call-detail")
+
+
+@require_GET
+@project_page("view")
+def call_raw(request: ProjectRequest, call_id: str) -> HttpResponse:
+    """The stored call as JSON, in the API's shape (GET /api/v1/calls/{id}); `?download=1` saves it."""
+    call = selectors.call_get(project=request.project, call_id=call_id)
+    body = orjson.dumps(CallOut.from_orm(call).model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+    response = HttpResponse(body, content_type="application/json")
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="call-{call.id}.json"'
+    return response
 
 
 # --- uploads ----------------------------------------------------------------------------------------
@@ -181,7 +198,7 @@ def uploads(request: ProjectRequest) -> HttpResponse:
             else:
                 return redirect("calls:upload_detail", slug=request.project.slug, job_id=job.id)
         else:
-            status = 400
+            status = 413 if form.has_error("file", "too_large") else 400
     jobs = list(selectors.import_job_list(project=request.project))
     context = {"form": form, "jobs": jobs, "any_running": any(not job.is_terminal for job in jobs)}
     return render_page(request, "calls/uploads.html", context, fragment="recent-uploads", status=status)

@@ -42,18 +42,31 @@ NAME_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "
 
 
 def _secret_recognizer() -> PatternRecognizer:
+    """No pattern can fail after scanning a long run from many starts: a JWT starts only where its run
+    of token characters starts ("eyJ-eyJ-..." made the \\b version quadratic), and the key header's
+    words are bounded."""
     patterns = [
         Pattern("openai key", r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}\b", 0.9),
         Pattern("aws access key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0.9),
         Pattern("github token", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", 0.9),
         Pattern("slack token", r"\bxox[abpors]-[A-Za-z0-9\-]{10,}\b", 0.9),
         Pattern("google api key", r"\bAIza[0-9A-Za-z_\-]{35}\b", 0.9),
-        Pattern("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\b", 0.9),
+        Pattern("jwt", r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\b", 0.9),
         Pattern("bearer header", r"(?i)\bbearer\s+[A-Za-z0-9_\-\.=]{16,}", 0.8),
-        Pattern("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----", 0.95),
+        Pattern("private key", r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----", 0.95),
         Pattern("downshift key", r"\bds_[A-Za-z0-9_\-]{30,}\b", 0.9),
     ]
     return PatternRecognizer(supported_entity="SECRET", patterns=patterns, name="SecretTokenRecognizer")
+
+
+class BoundedEmailRecognizer(EmailRecognizer):
+    """presidio's e-mail pattern with every repeat bounded (a local part of at most 64 characters, as
+    RFC 5321 has it, up to 17 labels of at most 63): its unbounded one took 53 s on 16,000 characters
+    of "a.a.a..." and grew with the cube of the length. Same score, same validation (a known TLD)."""
+
+    _LOCAL = r"[!#$%&'*+\-/=?^_`{|}~\w](?:[!#$%&'*+\-/=?^_`{|}~.\w]{0,62}[!#$%&'*+\-/=?^_`{|}~\w])?"
+    _LABEL = r"\w{1,63}(?:-{1,8}\w{1,63}){0,8}"
+    PATTERNS = [Pattern("Email (Medium)", rf"\b({_LOCAL}@{_LABEL}(?:\.{_LABEL}){{1,16}})\b", 0.5)]
 
 
 class IssuerCheckedCardRecognizer(CreditCardRecognizer):
@@ -200,8 +213,8 @@ def build_engine() -> PatternEngine:
     skips it altogether."""
     return PatternEngine(
         [
-            EmailRecognizer(), GatedPhoneRecognizer(supported_regions=PHONE_REGIONS), _international_phone_recognizer(),
-            IssuerCheckedCardRecognizer(),
+            BoundedEmailRecognizer(), GatedPhoneRecognizer(supported_regions=PHONE_REGIONS),
+            _international_phone_recognizer(), IssuerCheckedCardRecognizer(),
             IbanRecognizer(), IpRecognizer(), UsSsnRecognizer(), CryptoRecognizer(), _secret_recognizer(),
         ]
     )  # fmt: skip
@@ -216,9 +229,14 @@ class Finding:
 
 
 def _resolve(results: Iterable[RecognizerResult]) -> list[Finding]:
-    """Keep the strongest of overlapping findings (an email beats the URL inside it), in text order."""
+    """Keep the strongest of overlapping findings (an email beats the URL inside it), in text order.
+    The characters already taken are marked, so the cost is the findings' total length (comparing
+    each finding with every one chosen before took minutes on a text with 100,000 findings)."""
+    ranked = sorted(results, key=lambda r: (-r.score, -(r.end - r.start)))
+    taken = bytearray(max((r.end for r in ranked), default=0))
     chosen: list[Finding] = []
-    for r in sorted(results, key=lambda r: (-r.score, -(r.end - r.start))):
-        if all(r.end <= f.start or r.start >= f.end for f in chosen):
+    for r in ranked:
+        if r.end > r.start and taken.find(1, r.start, r.end) == -1:
+            taken[r.start : r.end] = b"\x01" * (r.end - r.start)
             chosen.append(Finding(r.entity_type, r.start, r.end, r.score))
     return sorted(chosen, key=lambda f: f.start)

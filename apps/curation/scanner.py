@@ -3,6 +3,14 @@
 Agent logs repeat themselves (the same system prompt and tool schemas on every call), so each
 distinct string is analysed once (a content-hash cache). Strings with no digit, '@' or token
 marker cannot hold a pattern type, so only the name recognizer runs on them, not presidio.
+
+Cost is linear in a text's length: a text longer than WINDOW_CHARS is analysed in windows of that
+size, each reaching OVERLAP_CHARS into its neighbours, and a finding belongs to the window it starts
+in. So a recognizer that is slow on long input (a regex that backtracks, phonenumbers, an NER model)
+only ever sees WINDOW_CHARS + 2 x OVERLAP_CHARS characters, while every character of the text is
+scanned: a finding up to OVERLAP_CHARS long is found whole wherever the windows are cut. A text
+longer than MAX_TEXT_CHARS is refused (TextTooLong): ingestion rejects such a call rather than store
+it unredacted.
 """
 
 import hashlib
@@ -15,6 +23,7 @@ from typing import Any
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
+from apps.common.errors import TooLarge
 from apps.curation import operators
 from apps.curation.pii import (
     DEFAULT_THRESHOLD,
@@ -29,6 +38,36 @@ from apps.curation.pii import (
 # A pattern type needs one of these; anything else can only hold a name.
 _ENGINE_NEEDED = re.compile(r"[\d@]|bearer|private key|sk-|gh[pousr]_|xox[abpors]-|AKIA|ASIA|AIza|eyJ", re.I)
 NER_TYPES = ("PERSON", "LOCATION", "ORGANIZATION")
+WINDOW_CHARS = 20_000
+OVERLAP_CHARS = 2_000
+MAX_TEXT_CHARS = 10_000_000
+
+
+class TextTooLong(TooLarge):
+    """A text past MAX_TEXT_CHARS: it is not scanned, so it must not be stored."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"A text of {length:,} characters is over the limit of {MAX_TEXT_CHARS:,} characters that are "
+            "scanned for personal data before a call is stored; shorten or split it"
+        )
+        self.length = length
+
+
+def text_too_long(value: Any, where: str = "") -> str | None:
+    """Where in JSON-like data the first string past MAX_TEXT_CHARS is (a path such as
+    "request.messages[1].content"), or None: ingestion's per-call check."""
+    stack: list[tuple[str, Any]] = [(where, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_TEXT_CHARS:
+                return path
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
 
 
 @dataclass(frozen=True)
@@ -95,15 +134,31 @@ class PiiScanner:
             results += self.ner.analyze(text, wanted, None) if wanted else []  # type: ignore[arg-type]
         return [r for r in results if r.score >= self.thresholds.get(r.entity_type, 1.1)]
 
+    def _analyse_windows(self, text: str) -> list[RecognizerResult]:
+        """_analyse on a text of any length, one window at a time (see the module's docstring)."""
+        if len(text) <= WINDOW_CHARS + 2 * OVERLAP_CHARS:
+            return self._analyse(text)
+        results: list[RecognizerResult] = []
+        for start in range(0, len(text), WINDOW_CHARS):
+            low, end = max(0, start - OVERLAP_CHARS), start + WINDOW_CHARS
+            for r in self._analyse(text[low : end + OVERLAP_CHARS]):
+                if start <= r.start + low < end:
+                    results.append(RecognizerResult(r.entity_type, r.start + low, r.end + low, r.score))
+        return results
+
     def findings(self, text: str) -> list[Finding]:
-        if not text or not text.strip():
+        if not text or text.isspace():
             return []
+        if len(text) > MAX_TEXT_CHARS:
+            raise TextTooLong(len(text))
         key = hashlib.blake2b(text.encode(), digest_size=16).digest()
         found = self.cache.get(key)
         if found is None:
             self.analysed += 1
             found = [
-                f for f in _resolve(self._analyse(text)) if text[f.start : f.end].strip().lower() not in self.allow_list
+                f
+                for f in _resolve(self._analyse_windows(text))
+                if text[f.start : f.end].strip().lower() not in self.allow_list
             ]
             if len(self.cache) >= self.cache_size:
                 self.cache.clear()

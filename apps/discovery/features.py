@@ -20,6 +20,13 @@ from apps.discovery.texts import task_texts, text_key
 WEIGHTS = np.array([1.0, 0.6, 1.0], dtype=np.float32)
 DIM = 384
 READ_BATCH = 2000
+# Rows fetched from the database at a time: a call can be megabytes of JSON, and each fetched row is
+# parsed whole, so a small fetch keeps the worker's memory bounded (100 calls of 20 MB at worst).
+FETCH_ROWS = 100
+# The most of a text that is embedded (and cached): all-MiniLM-L6-v2 reads at most 256 word pieces,
+# about 1,000 to 1,500 characters, so nothing past this changes a vector. The task texts are capped
+# already (apps.discovery.texts); this cut holds whatever they become.
+EMBED_CHARS = 2_000
 
 
 def _store_embeddings(texts: dict[str, str], progress: Callable[[int], object] | None) -> int:
@@ -52,8 +59,8 @@ def task_keys_ensure(*, call_ids: Sequence[UUID], progress: Callable[[int, int],
         ids: list[UUID] = []
         triples: list[list[str]] = []
         texts: dict[str, str] = {}
-        for call_id, request, response in rows.iterator(chunk_size=READ_BATCH):
-            parts = task_texts(request or {}, response).as_tuple()
+        for call_id, request, response in rows.iterator(chunk_size=FETCH_ROWS):
+            parts = [t[:EMBED_CHARS] for t in task_texts(request or {}, response).as_tuple()]
             keys = [text_key(t) if t else "" for t in parts]
             texts.update((k, t) for k, t in zip(keys, parts, strict=True) if k)
             ids.append(call_id)

@@ -1,13 +1,17 @@
 """The offline PII engine: what it finds, what it leaves, and that redacted JSON stays JSON."""
 
+import itertools
 import json
 import re
 from collections import Counter
 from typing import Any
 
 import pytest
+from presidio_analyzer import RecognizerResult
 
-from apps.curation.scanner import PiiScanner, PolicySpec, Tally
+from apps.curation import scanner as scanner_module
+from apps.curation.pii import Finding, _resolve
+from apps.curation.scanner import PiiScanner, PolicySpec, Tally, TextTooLong, text_too_long
 from tests.conftest import make_leaky_call
 
 
@@ -111,3 +115,99 @@ def test_planted_emails_and_cards_in_the_sample_are_all_removed(
             if m["role"] == "user" and (email.search(m["content"]) or card.search(m["content"])):
                 leaked.append(record["id"])
     assert leaked == []
+
+
+# --- long texts: windows, and a cost linear in the length -------------------------------------------
+
+FILLER = "the parcel went back to the depot and nobody told us why it was late again "
+PLANTS = {
+    "EMAIL_ADDRESS": "mara.quist@example.org",
+    "PHONE_NUMBER": "(415) 555-0134",
+    "CREDIT_CARD": "4111 1111 1111 1111",
+    "PERSON": "Samuel Lindqvist",
+    "IBAN_CODE": "DE89 3704 0044 0532 0130 00",
+}
+
+
+def planted_text(positions: list[int], length: int) -> tuple[str, Counter[str], str]:
+    """Filler of about `length` characters with a PII value (cycling through PLANTS) starting at each
+    position and one at the very end; also the type of that last one."""
+    text = (FILLER * (length // len(FILLER) + 1))[:length]
+    kinds = list(PLANTS)
+    planted: Counter[str] = Counter()
+    for i, position in enumerate([*positions, length]):
+        kind = kinds[i % len(kinds)]
+        value = f" {PLANTS[kind]} "
+        text = text[: position - 1] + value + text[position - 1 + len(value) :]
+        planted[kind] += 1
+    return text.rstrip(), planted, kind
+
+
+def one_pass_findings(text: str) -> list[Finding]:
+    """What a scanner finds reading the whole text at once (one window)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scanner_module, "WINDOW_CHARS", 10 * len(text))
+        return PiiScanner().findings(text)
+
+
+def test_pii_at_window_edges_and_at_the_very_end_is_all_removed() -> None:
+    window, overlap = scanner_module.WINDOW_CHARS, scanner_module.OVERLAP_CHARS
+    # where one window's part ends and the next one's starts, and where each window's text ends or starts
+    edges = [k * window + side for k in (1, 2, 3) for side in (-overlap, 0, overlap)]
+    # each value straddles an edge (they are 9 to 27 characters long)
+    spaced = [edge - 5 for edge in edges]
+    text, planted, last = planted_text(spaced, 4 * window + 500)
+    assert len(text) > 4 * window  # five windows
+
+    redacted, counts = redact(PiiScanner(), text)
+
+    for value in PLANTS.values():
+        assert value not in redacted
+    assert counts == planted and sum(planted.values()) == len(spaced) + 1
+    assert redacted.endswith(f"<{last}>")
+    # the windows find exactly what one pass over the whole text finds
+    assert PiiScanner().findings(text) == one_pass_findings(text)
+
+
+def test_a_long_text_is_redacted_the_same_as_its_pieces(scanner: PiiScanner) -> None:
+    pieces = [f"Ticket from Samuel Lindqvist, ring (415) 555-{i:04d} or mail a{i}@example.com. " for i in range(700)]
+    assert len("".join(pieces)) > 2 * scanner_module.WINDOW_CHARS
+    whole, counts = redact(PiiScanner(), "".join(pieces))
+    assert counts == Counter({"EMAIL_ADDRESS": 700, "PHONE_NUMBER": 700, "PERSON": 700})
+    assert whole == "".join(redact(scanner, piece)[0] for piece in pieces)
+
+
+def test_overlapping_findings_keep_the_strongest_in_time_linear_in_their_number() -> None:
+    """200,000 findings: comparing each with every one kept before would take hours."""
+    results = [RecognizerResult("EMAIL_ADDRESS", i * 10, i * 10 + 8, 0.9) for i in range(200_000)]
+    results += [RecognizerResult("URL", i * 10 + 2, i * 10 + 6, 0.5) for i in range(0, 200_000, 7)]
+    results += [RecognizerResult("PHONE_NUMBER", 5, 25, 0.95)]
+    chosen = _resolve(results)
+    assert len(chosen) == 200_000 - 3 + 1  # the phone number covers three e-mails
+    assert chosen[0] == Finding("PHONE_NUMBER", 5, 25, 0.95)
+    assert all(f.entity_type == "EMAIL_ADDRESS" for f in chosen[1:])
+    assert all(a.end <= b.start for a, b in itertools.pairwise(chosen))
+
+
+def test_a_text_over_the_hard_cap_is_refused_not_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scanner_module, "MAX_TEXT_CHARS", 1_000)
+    call = {"model": "m", "messages": [{"role": "user", "content": "ok"}, {"role": "user", "content": "x" * 1_001}]}
+    with pytest.raises(TextTooLong, match="1,001 characters is over the limit of 1,000"):
+        PiiScanner().redact_call(request=call, response=None, metadata={})
+    assert text_too_long(call, "request") == "request.messages[1].content"
+    assert text_too_long({"a": ["x" * 1_000]}, "metadata") is None
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "a." * 20_000 + "@",  # presidio's own e-mail pattern: 53 s at 16,000 characters, growing with the cube
+        "eyJ-" * 10_000,  # the JWT pattern restarted at every "eyJ"
+        "-----BEGIN " + "A " * 20_000,
+    ],
+    ids=["dotted-run", "jwt-starts", "key-header"],
+)
+def test_runs_that_made_a_pattern_backtrack_are_scanned_in_one_pass(scanner: PiiScanner, run: str) -> None:
+    assert redact(scanner, run) == (run, Counter())
+    redacted, counts = redact(scanner, f"{run} write to jane@example.com")
+    assert redacted.endswith("write to <EMAIL_ADDRESS>") and counts == Counter({"EMAIL_ADDRESS": 1})

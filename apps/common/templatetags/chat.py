@@ -1,6 +1,14 @@
-"""Reading OpenAI chat.completions payloads in templates: content parts, tool calls, request parameters."""
+"""Reading OpenAI chat.completions payloads in templates: content parts, tool calls, request parameters.
+
+A call can be megabytes (one pasted document, a long tool result), so the page shows at most a
+screenful of each part: a text's first TEXT_CHARS characters (`clip`), a JSON value shortened to about
+JSON_CHARS characters (`json_preview`), and the first and last turns of a long conversation (`turns`).
+What is left out is counted on the page, next to a link to the call's raw JSON. Nothing here reads
+more of a value than it shows, so a page costs the same for a 5 MB call as for a 50 KB one.
+"""
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django import template
@@ -12,9 +20,112 @@ _SHOWN_ELSEWHERE = frozenset({"model", "messages", "tools"})
 # Message keys the conversation view renders itself; anything else is listed as extra fields.
 _MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call"})
 
+TEXT_CHARS = 4_000  # a screenful of one text
+JSON_CHARS = 4_000  # a screenful of one JSON value, indented
+PARSE_CHARS = 200_000  # a longer JSON string is shown as it was sent, not parsed and indented
+ITEMS = 50  # list items, object keys, content parts and tool calls shown of one value
+TURNS_FIRST, TURNS_LAST = 10, 40  # the turns shown of a longer conversation
+INLINE_IMAGE_CHARS = 200_000  # a larger inline image (a data: URL) is named, not shown
+
+
+@dataclass(frozen=True)
+class Clipped:
+    """The start of a text, and how much was left out: `more` characters, or `cut` when uncounted."""
+
+    text: str
+    more: int = 0
+    cut: bool = False
+
 
 def _json_text(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+class _Budget:
+    def __init__(self, chars: int) -> None:
+        self.chars = chars
+        self.cut = False
+
+
+def _shrink(value: Any, budget: _Budget, depth: int = 0) -> Any:
+    """A copy of JSON-like data with long strings, long lists and objects and deep nesting cut, to
+    about `budget.chars` characters (spent as the copy is made)."""
+    budget.chars -= 8
+    if isinstance(value, str):
+        keep = max(min(TEXT_CHARS, budget.chars), 40)
+        if len(value) <= keep:
+            budget.chars -= len(value)
+            return value
+        budget.chars, budget.cut = budget.chars - keep, True
+        return f"{value[:keep]}… ({len(value) - keep:,} more characters)"
+    if not isinstance(value, dict | list) or not value:
+        return value
+    noun = "keys" if isinstance(value, dict) else "items"
+    if depth >= 12:
+        budget.cut = True
+        return f"… ({len(value):,} {noun} not shown)"
+    pairs = value.items() if isinstance(value, dict) else enumerate(value)
+    out: list[tuple[Any, Any]] = []
+    for i, (key, item) in enumerate(pairs):
+        if i >= ITEMS or budget.chars <= 0:
+            budget.cut = True
+            out.append(("…", f"… {len(value) - i:,} more {noun}"))
+            break
+        out.append((str(key)[:200], _shrink(item, budget, depth + 1)))
+    return dict(out) if isinstance(value, dict) else [item for _, item in out]
+
+
+def preview(value: Any) -> Clipped:
+    """JSON-like data indented, at most about JSON_CHARS characters; a JSON string is parsed first."""
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "[") and len(value) <= PARSE_CHARS:
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if isinstance(value, str):
+        return clip(value)
+    budget = _Budget(JSON_CHARS)
+    text = _json_text(_shrink(value, budget))
+    if len(text) > JSON_CHARS * 2:
+        return Clipped(text[: JSON_CHARS * 2], cut=True)
+    return Clipped(text, cut=budget.cut)
+
+
+@register.filter
+def clip(text: Any, limit: int = TEXT_CHARS) -> Clipped:
+    """A text's first `limit` characters (a screenful) and how many more there are."""
+    text = text if isinstance(text, str) else "" if text is None else str(text)
+    if len(text) <= limit:
+        return Clipped(text)
+    return Clipped(text[:limit], more=len(text) - limit, cut=True)
+
+
+@register.filter
+def shorten(text: Any, limit: int = 200) -> str:
+    """A short field (a name, an id, a role) cut to `limit` characters, with an ellipsis."""
+    text = text if isinstance(text, str) else "" if text is None else str(text)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+@register.filter
+def json_preview(value: Any) -> Clipped:
+    return preview(value)
+
+
+@register.filter
+def turns(messages: Any) -> list[dict[str, Any]]:
+    """The turns to show: all of a short conversation; of a long one the first TURNS_FIRST and the last
+    TURNS_LAST, with {"gap": n} for the n between them. Each turn is {"index" (from 1), "message"}."""
+    if not isinstance(messages, list):
+        return []
+
+    def numbered(start: int, stop: int) -> list[dict[str, Any]]:
+        return [{"index": i + 1, "message": messages[i]} for i in range(start, stop)]
+
+    if len(messages) <= TURNS_FIRST + TURNS_LAST:
+        return numbered(0, len(messages))
+    last = len(messages) - TURNS_LAST
+    return [*numbered(0, TURNS_FIRST), {"gap": last - TURNS_FIRST}, *numbered(last, len(messages))]
 
 
 @register.filter
@@ -25,9 +136,9 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"kind": "text", "text": content}] if content else []
     if not isinstance(content, list):
-        return [{"kind": "other", "type": type(content).__name__, "json": _json_text(content)}]
+        return [{"kind": "other", "type": type(content).__name__, "json": preview(content)}]
     parts: list[dict[str, Any]] = []
-    for part in content:
+    for part in content[:ITEMS]:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
             parts.append({"kind": "text", "text": part["text"]})
@@ -35,11 +146,22 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
             image = part.get("image_url")
             url = image.get("url", "") if isinstance(image, dict) else image
             url = url if isinstance(url, str) else ""
-            parts.append({"kind": "image", "url": url, "inline": url.startswith("data:image/")})
+            inline = url.startswith("data:image/")
+            shown = inline and len(url) <= INLINE_IMAGE_CHARS
+            parts.append(
+                {
+                    "kind": "image",
+                    "url": url if shown else shorten(url, 120),
+                    "inline": shown,
+                    "hidden": inline and not shown,
+                }
+            )
         elif kind == "refusal" and isinstance(part.get("refusal"), str):
             parts.append({"kind": "refusal", "text": part["refusal"]})
         else:
-            parts.append({"kind": "other", "type": kind or "part", "json": _json_text(part)})
+            parts.append({"kind": "other", "type": shorten(kind or "part", 40), "json": preview(part)})
+    if len(content) > ITEMS:
+        parts.append({"kind": "more", "count": len(content) - ITEMS})
     return parts
 
 
@@ -52,14 +174,14 @@ def tool_calls(message: Any) -> list[dict[str, Any]]:
     if isinstance(message.get("function_call"), dict):
         raw = [*raw, {"function": message["function_call"]}] if isinstance(raw, list) else raw
     calls = []
-    for item in raw if isinstance(raw, list) else []:
+    for item in raw[:ITEMS] if isinstance(raw, list) else []:
         function = item.get("function") if isinstance(item, dict) else None
         if not isinstance(function, dict):
             continue
         calls.append(
             {
-                "id": item.get("id") or "",
-                "name": function.get("name") or "(unnamed)",
+                "id": shorten(item.get("id") or ""),
+                "name": shorten(function.get("name") or "(unnamed)"),
                 "arguments": format_arguments(function.get("arguments")),
             }
         )
@@ -67,16 +189,11 @@ def tool_calls(message: Any) -> list[dict[str, Any]]:
 
 
 @register.filter
-def format_arguments(arguments: Any) -> str:
-    """Tool-call arguments pretty-printed; a string that is not JSON is shown as it was sent."""
+def format_arguments(arguments: Any) -> Clipped:
+    """Tool-call arguments indented (a screenful); a string that is not JSON is shown as it was sent."""
     if arguments is None or arguments == "":
-        return "{}"
-    if isinstance(arguments, str):
-        try:
-            return _json_text(json.loads(arguments))
-        except ValueError:
-            return arguments
-    return _json_text(arguments)
+        return Clipped("{}")
+    return preview(arguments)
 
 
 @register.filter
@@ -104,14 +221,14 @@ def is_scalar(value: Any) -> bool:
 def tool_name(tool: Any) -> str:
     function = tool.get("function") if isinstance(tool, dict) else None
     name = function.get("name") if isinstance(function, dict) else None
-    return name if isinstance(name, str) else "(unnamed)"
+    return shorten(name) if isinstance(name, str) else "(unnamed)"
 
 
 @register.filter
 def tool_description(tool: Any) -> str:
     function = tool.get("function") if isinstance(tool, dict) else None
     text = function.get("description") if isinstance(function, dict) else None
-    return text if isinstance(text, str) else ""
+    return shorten(text, TEXT_CHARS) if isinstance(text, str) else ""
 
 
 @register.filter
@@ -120,14 +237,9 @@ def as_list(value: Any) -> list[Any]:
 
 
 @register.filter
-def maybe_json(text: Any) -> str:
-    """A tool result that is a JSON object or array, indented; any other text as it is."""
-    if isinstance(text, str) and text.lstrip()[:1] in ("{", "["):
-        try:
-            return _json_text(json.loads(text))
-        except ValueError:
-            pass
-    return text if isinstance(text, str) else _json_text(text)
+def maybe_json(text: Any) -> Clipped:
+    """A tool result that is a JSON object or array, indented; any other text as it is (a screenful)."""
+    return preview(text)
 
 
 @register.filter
