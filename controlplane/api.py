@@ -1,13 +1,14 @@
 """The one NinjaAPI: routers from each app, and one mapping of errors to HTTP."""
 
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.operation import Operation
 
 from apps.calls.api import router as calls_router
 from apps.common.errors import DomainError
+from apps.curation.api import router as curation_router
 from apps.discovery.api import router as discovery_router
 from apps.fleet.api import router as fleet_router
 from apps.specialists.api import router as specialists_router
@@ -26,8 +27,12 @@ api = DownshiftAPI(
     description="Log your agents' LLM calls; Downshift finds the routine ones and moves them to small models.",
     urls_namespace="api",
     docs_url="/docs",
+    # Swagger UI from ninja's own static files ("ninja" is in INSTALLED_APPS), so /api/docs works offline;
+    # no validator badge (it would fetch from validator.swagger.io).
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 api.add_router("/v1", calls_router)
+api.add_router("/v1", curation_router)
 api.add_router("/v1", discovery_router)
 api.add_router("/v1", specialists_router)
 api.add_router("/v1", training_router)

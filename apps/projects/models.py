@@ -93,3 +93,16 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class OneTimePassword(models.Model):
+    """The person's password was generated for them and shown to someone else (the admin who added them).
+    While this row exists every page sends them to change it; choosing their own deletes it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="one_time_password"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"one-time password of {self.user}"

@@ -8,7 +8,15 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.common.errors import Conflict, DomainError, NotFound
-from apps.projects.models import DEFAULT_API_KEY_SCOPES, ApiKey, ApiKeyScope, Membership, Project, Role
+from apps.projects.models import (
+    DEFAULT_API_KEY_SCOPES,
+    ApiKey,
+    ApiKeyScope,
+    Membership,
+    OneTimePassword,
+    Project,
+    Role,
+)
 from apps.projects.selectors import membership_get
 
 KEY_PREFIX = "ds_"
@@ -67,7 +75,8 @@ def _ensure_another_admin(project: Project, user: User) -> None:
 def member_add(*, project: Project, username: str, role: str, email: str = "") -> tuple[Membership, str | None]:
     """Add a person by username; creates the account when it does not exist.
 
-    Returns the membership and, for a new account, its one-time password.
+    Returns the membership and, for a new account, its one-time password (the admin sees it once): at
+    their first login the new member must choose their own before any page opens.
     """
     username = username.strip()
     if not username:
@@ -80,7 +89,22 @@ def member_add(*, project: Project, username: str, role: str, email: str = "") -
             user = User.objects.create_user(username=username, email=email.strip(), password=password)
         except IntegrityError as exc:
             raise Conflict("That username was just taken; try again", field="username") from exc
+        OneTimePassword.objects.create(user=user)
     return membership_set(project=project, user=user, role=role), password
+
+
+@transaction.atomic
+def password_change(*, user: User, password: str) -> User:
+    """Set the person's own password (already checked by the password validators). A one-time password
+    stops working, and with it the demand to change it."""
+    if user.check_password(password):
+        raise DomainError(
+            "Choose a new password, not the one you logged in with", code="password_unchanged", field="new_password1"
+        )
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    OneTimePassword.objects.filter(user=user).delete()
+    return user
 
 
 @transaction.atomic
