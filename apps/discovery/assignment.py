@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.calls.models import Call
 from apps.discovery.features import call_vectors, task_keys_ensure
 from apps.discovery.models import ClusterStatus, TaskCluster
+from apps.discovery.stats import task_stats_refresh
 
 WRITE_BATCH = 10_000
 
@@ -53,7 +54,8 @@ def task_centres(task: TaskCluster) -> list[dict[str, Any]]:
 
 
 def calls_assign(*, project_id: Any, limit: int = 20_000) -> int:
-    """Give calls not looked at yet the nearest active task, or none (drift). Returns calls assigned."""
+    """Give calls not looked at yet the nearest active task, or none (drift), and refresh the tasks'
+    statistics. Returns calls assigned."""
     from workers.jobs.clustering import assign
 
     owners: list[TaskCluster] = []
@@ -83,4 +85,5 @@ def calls_assign(*, project_id: Any, limit: int = 20_000) -> int:
         [float(c) if label >= 0 else None for label, c in zip(call_labels, call_conf, strict=True)],
         timezone.now(),
     )
+    task_stats_refresh(project_id=project_id)
     return len(ids)

@@ -1,15 +1,20 @@
 """A discovery run, start to end: pick the calls, read and embed their task texts (cached), cluster,
 match the clusters to the tasks people already know, describe them, and record every call's task.
 
-Also incremental assignment: new calls go to the nearest current task between runs.
+Every stage computes outside any transaction and reports progress as it goes, so a person's Cancel (an
+UPDATE of the run row) is answered at once and seen at the next report. The results are written at the
+end in one short transaction with no progress write in it; a run that starts over after a lost worker
+changes nothing twice. Then the tasks' statistics are refreshed (apps.discovery.stats).
 """
 
 import time
+import uuid
 from collections import Counter, defaultdict
 from typing import Any
 from uuid import UUID
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -17,13 +22,14 @@ from django.utils import timezone
 from apps.calls.models import Call
 from apps.discovery import describe
 from apps.discovery.assignment import centre_fields, write_assignments
-from apps.discovery.features import READ_BATCH, CallVectors, call_vectors, task_keys_ensure
-from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster, TaskEmbedding
-from apps.discovery.texts import output_summary
+from apps.discovery.features import CallVectors, call_vectors, task_keys_ensure
+from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
+from apps.discovery.stats import task_stats_refresh
 from apps.jobs import services as jobs
 
-REPRESENTATIVES = 5
-DESCRIBE_SAMPLE = 400
+NUMBA_CACHE = str(settings.VAR_DIR / "numba-cache")
+READ_SLICE = 256  # new calls embedded between two progress reports
+READ_SHARE = 0.9  # of the reading stage: embedding new texts; the rest loads every call's vector
 
 
 class Cancelled(Exception):
@@ -78,21 +84,31 @@ def _scope(run: DiscoveryRun) -> Any:
 
 
 def _read(run: DiscoveryRun, reporter: _Reporter) -> tuple[CallVectors, dict[UUID, UUID | None]]:
+    """Embed the texts of the calls not read before (a slice at a time, so progress moves while the
+    model works), then load every call's vector."""
     calls = _scope(run)
-    missing = list(calls.filter(task_keys=None).values_list("id", flat=True))
+    missing = list(calls.filter(task_keys=None).order_by("id").values_list("id", flat=True))
     total = calls.count()
-    reporter.stage("reading", f"Reading {total:,} calls")
+    reporter.stage("reading", f"Reading {total:,} calls" + (f", {len(missing):,} of them new" if missing else ""))
+    embedded = 0
+    for start in range(0, len(missing), READ_SLICE):
+        chunk = missing[start : start + READ_SLICE]
+        span = f"{start + 1:,}-{start + len(chunk):,} of {len(missing):,}"
 
-    def progress(done: int, embedded: int) -> bool:
-        """`done`: calls finished before the chunk being embedded now."""
-        upto = min(len(missing), done + READ_BATCH)
+        def progress(done: int, texts: int, start: int = start, span: str = span, before: int = embedded) -> bool:
+            reporter.report(
+                READ_SHARE * start / len(missing),
+                f"Embedding the texts of new calls {span}; {before + texts:,} new texts embedded so far",
+            )
+            return True
+
+        embedded += task_keys_ensure(call_ids=chunk, progress=progress)
         reporter.report(
-            done / max(1, len(missing)),
-            f"Reading new calls {done + 1:,}-{upto:,} of {len(missing):,}; {embedded:,} new texts embedded so far",
+            READ_SHARE * (start + len(chunk)) / len(missing),
+            f"Read {start + len(chunk):,} of {len(missing):,} new calls; {embedded:,} new texts embedded",
         )
-        return True
-
-    run.texts_embedded = task_keys_ensure(call_ids=missing, progress=progress) if missing else 0
+    run.texts_embedded = embedded
+    reporter.report(READ_SHARE, f"Loading the vectors of {total:,} calls")
     rows = list(calls.order_by("id").values_list("id", "task_keys", "task_cluster_id"))  # same input, same run
     previous = {r[0]: r[2] for r in rows}
     vectors = call_vectors((r[0], r[1]) for r in rows)
@@ -148,49 +164,40 @@ def _next_number(project_id: Any) -> int:
 
 
 def clusters_describe(*, project_id: Any, cluster_ids: list[UUID]) -> None:
-    """Keywords, output kind, labels, representatives and (unless people named it) the name."""
-    documents: dict[str, list[str]] = {}
-    summaries = {}
-    representatives: dict[UUID, list[str]] = {}
-    for cluster_id in cluster_ids:
-        members = Call.objects.filter(project_id=project_id, task_cluster_id=cluster_id)
-        top = list(
-            members.order_by("-cluster_confidence", "id").values_list("id", "task_keys", "response")[:DESCRIBE_SAMPLE]
-        )
-        seen_users: set[str] = set()
-        reps: list[str] = []
-        for call_id, keys, _ in top:
-            user = (keys or ["", "", ""])[2]
-            if user not in seen_users and len(reps) < REPRESENTATIVES:
-                seen_users.add(user)
-                reps.append(str(call_id))
-        representatives[cluster_id] = reps
-        sample = list(members.order_by("?").values_list("task_keys", "response")[:DESCRIBE_SAMPLE])
-        summaries[cluster_id] = output_summary([r for _, r in sample])
-        user_keys = {(k or ["", "", ""])[2] for k, _ in sample}
-        system_keys = {(k or ["", "", ""])[0] for k, _ in sample}
-        texts = dict(TaskEmbedding.objects.filter(key__in=user_keys | system_keys).values_list("key", "text"))
-        users = [texts.get((k or ["", "", ""])[2], "") for k, _ in sample]
-        documents[str(cluster_id)] = users + [texts.get(k, "")[:300] for k in system_keys]
-    words = describe.keywords(documents)
-    for cluster in TaskCluster.objects.filter(id__in=cluster_ids):
-        summary = summaries[cluster.id]
-        cluster.keywords = words.get(str(cluster.id), [])
-        cluster.output_kind = summary.kind
-        cluster.labels = summary.labels
-        cluster.json_keys = summary.json_keys
-        cluster.representatives = representatives[cluster.id]
-        if not cluster.edited:
-            cluster.name = describe.generated_name(cluster.keywords, summary.kind)
-        cluster.save(
-            update_fields=[
-                "keywords", "output_kind", "labels", "json_keys", "representatives", "name", "updated_at",
-            ]
-        )  # fmt: skip
+    """Describe tasks from the calls stored in them (after a merge) and store it; the name only where
+    people have not named the task."""
+    members = {cid: describe.members_from_db(project_id=project_id, cluster_id=cid) for cid in cluster_ids}
+    descriptions = describe.clusters_describe_compute(members)
+    active = TaskCluster.objects.filter(project_id=project_id, status=ClusterStatus.ACTIVE)
+    fixed = set(TaskCluster.objects.filter(id__in=cluster_ids, edited=True).values_list("id", flat=True))
+    others = [name for cid, name in active.values_list("id", "name") if cid not in members or cid in fixed]
+    describe.names_distinct(descriptions, others=others, fixed=fixed)
+    describe.descriptions_write(descriptions)
 
 
 def _counts_by_cluster(ids: list[UUID], assignment: dict[UUID, UUID | None]) -> Counter[UUID]:
     return Counter(c for i in ids if (c := assignment.get(i)) is not None)
+
+
+def _members(
+    vectors: CallVectors, assigned: list[UUID | None], confidences: list[float | None]
+) -> dict[UUID, describe.Members]:
+    """Each task's calls as this run assigned them (nothing is written yet)."""
+    calls: dict[UUID, list[tuple[UUID, float | None, tuple[str, ...]]]] = defaultdict(list)
+    for i, task_id in enumerate(assigned):
+        if task_id is not None:
+            calls[task_id].append((vectors.ids[i], confidences[i], vectors.rows[int(vectors.index[i])]))
+    return {task_id: describe.members_from_calls(found) for task_id, found in calls.items()}
+
+
+def _describe(
+    reporter: _Reporter, members: dict[UUID, describe.Members], *, others: list[str], fixed: set[UUID]
+) -> dict[UUID, describe.Description]:
+    """`others`: names other tasks keep; `fixed`: tasks people named (their names stay)."""
+    reporter.report(0.3, f"Describing {len(members)} tasks")
+    descriptions = describe.clusters_describe_compute(members, progress=lambda f, m: reporter.report(0.3 + 0.5 * f, m))
+    describe.names_distinct(descriptions, others=others, fixed=fixed)
+    return descriptions
 
 
 def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
@@ -206,6 +213,7 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
         vectors.counts,
         min_cluster_size=run.min_cluster_size,
         progress=lambda f, m: reporter.report(f, m),
+        cache_dir=NUMBA_CACHE,
     )
     if len(found.centroids) == 0:
         raise ValueError("No recurring task was found: the calls are too few or too varied for a cluster")
@@ -214,64 +222,93 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
     call_conf = found.confidence[vectors.index]
     clusters = {c.id: c for c in TaskCluster.objects.filter(project_id=run.project_id)}
     mapping = _match(call_labels, vectors.ids, previous, clusters)
+    # A cluster no known task takes is a new task: its id now, its row in the final transaction.
+    final = {label: root or uuid.uuid4() for label, root in mapping.items()}
+    new_labels = sorted(label for label, root in mapping.items() if root is None)
+    # Each task's centre from all the clusters it took; split tasks keep their children's centres.
+    taken: dict[UUID, list[int]] = defaultdict(list)
+    for label, task_id in final.items():
+        taken[task_id].append(label)
+    centres: dict[UUID, dict[str, Any]] = {}
+    for task_id, labels in taken.items():
+        rows = np.isin(found.labels, labels)
+        fields = centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32))
+        # one centre per cluster the task took (see TaskCluster.centres)
+        fields["centres"] = [
+            centre_fields(vectors.x[found.labels == label], vectors.counts[found.labels == label].astype(np.float32))
+            for label in labels
+        ]
+        centres[task_id] = fields
+    children: dict[UUID, list[TaskCluster]] = defaultdict(list)
+    for child in sorted(clusters.values(), key=lambda c: c.number):
+        if child.status == ClusterStatus.ACTIVE and child.parent_id is not None:
+            children[child.parent_id].append(child)
+    # A split task's calls go to the nearest of its parts: once per distinct vector, not per call.
+    nearest_part = {
+        parent: (vectors.x @ np.array([k.centroid for k in kids], dtype=np.float32).T).argmax(axis=1)
+        for parent, kids in children.items()
+    }
+    assigned: list[UUID | None] = []
+    confidences: list[float | None] = []
+    for i, label in enumerate(call_labels):
+        if label < 0:
+            assigned.append(None)
+            confidences.append(None)
+            continue
+        task_id = final[int(label)]
+        confidences.append(float(call_conf[i]))
+        task = clusters.get(task_id)
+        if task is not None and task.status == ClusterStatus.SPLIT and task_id in children:
+            assigned.append(children[task_id][int(nearest_part[task_id][vectors.index[i]])].id)
+        else:
+            assigned.append(task_id)
+    after = dict(zip(vectors.ids, assigned, strict=True))
+    before_counts = _counts_by_cluster(vectors.ids, previous)
+    after_counts = _counts_by_cluster(vectors.ids, after)
+    members = _members(vectors, assigned, confidences)
+    # A task of the calls out of this run's scope keeps its name; in a run over every call, the tasks
+    # that took no cluster are retired, so their names are free.
+    scoped = bool(run.since or run.until or run.agents)
+    others = [
+        c.name
+        for c in clusters.values()
+        if c.status == ClusterStatus.ACTIVE and (c.edited or scoped) and (c.id not in members or c.edited)
+    ]
+    fixed = {c.id for c in clusters.values() if c.edited}
+    descriptions = _describe(reporter, {t: members[t] for t in sorted(members, key=str)}, others=others, fixed=fixed)
+    first_call: dict[int, int] = {}
+    for i, row in enumerate(vectors.index):
+        first_call.setdefault(int(row), i)
+    map_points = []
+    for row, xy in zip(found.map_rows, found.map_xy, strict=True):
+        j = first_call[int(row)]
+        in_task = assigned[j]
+        map_points.append(
+            [round(float(xy[0]), 3), round(float(xy[1]), 3), str(in_task) if in_task else None, str(vectors.ids[j])]
+        )
+    reporter.report(0.9, f"Saving {len(after_counts)} tasks and the tasks of {len(vectors):,} calls")
+    # The results, in one short transaction with no progress write in it (a Cancel never waits on it).
     now = timezone.now()
     with transaction.atomic():
         number = _next_number(run.project_id)
-        final: dict[int, TaskCluster] = {}
-        for label in sorted(mapping):
-            root = mapping[label]
-            if root is None:
-                final[label] = TaskCluster.objects.create(
-                    project_id=run.project_id, number=number, name=f"Task {number}", first_run=run
-                )
-                number += 1
-            else:
-                final[label] = clusters[root]
-        # Each task's centre from all the clusters it took; split tasks keep their children's centres.
-        members: dict[UUID, list[int]] = defaultdict(list)
-        for label, task in final.items():
-            members[task.id].append(label)
-        for labels in members.values():
-            task = final[labels[0]]
-            rows = np.isin(found.labels, labels)
-            fields = centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32))
-            task.centres = []
-            for label in labels:  # one centre per cluster the task took (see TaskCluster.centres)
-                own = found.labels == label
-                task.centres.append(centre_fields(vectors.x[own], vectors.counts[own].astype(np.float32)))
-            if task.status in (ClusterStatus.RETIRED, ClusterStatus.ACTIVE):
-                task.status = ClusterStatus.ACTIVE
-            for name, value in fields.items():
-                setattr(task, name, value)
-            task.last_run = run
-            task.save()
-        children: dict[UUID, list[TaskCluster]] = defaultdict(list)
-        for child in TaskCluster.objects.filter(project_id=run.project_id, status=ClusterStatus.ACTIVE).exclude(
-            parent=None
-        ):
-            children[child.parent_id].append(child)  # type: ignore[index]
-        # A split task's calls go to the nearest of its parts: once per distinct vector, not per call.
-        nearest_part = {
-            parent: (vectors.x @ np.array([k.centroid for k in kids], dtype=np.float32).T).argmax(axis=1)
-            for parent, kids in children.items()
-        }
-        assigned: list[UUID | None] = []
-        confidences: list[float | None] = []
-        for i, label in enumerate(call_labels):
-            if label < 0:
-                assigned.append(None)
-                confidences.append(None)
-                continue
-            task = final[int(label)]
-            confidences.append(float(call_conf[i]))
-            if task.status == ClusterStatus.SPLIT and task.id in children:
-                assigned.append(children[task.id][int(nearest_part[task.id][vectors.index[i]])].id)
-            else:
-                assigned.append(task.id)
+        for label in new_labels:
+            task_id = final[label]
+            d = descriptions.get(task_id)
+            TaskCluster.objects.create(
+                id=task_id,
+                project_id=run.project_id,
+                number=number,
+                name=d.name if d else f"Task {number}",
+                first_run=run,
+                last_run=run,
+                **centres[task_id],
+            )
+            number += 1
+        for task_id, fields in centres.items():
+            if task_id in clusters:
+                TaskCluster.objects.filter(id=task_id).update(**fields, last_run=run, updated_at=now)
+                TaskCluster.objects.filter(id=task_id, status=ClusterStatus.RETIRED).update(status=ClusterStatus.ACTIVE)
         write_assignments(vectors.ids, assigned, confidences, now)
-        after = dict(zip(vectors.ids, assigned, strict=True))
-        before_counts = _counts_by_cluster(vectors.ids, previous)
-        after_counts = _counts_by_cluster(vectors.ids, after)
         emptied = (
             TaskCluster.objects.filter(project_id=run.project_id, status=ClusterStatus.ACTIVE)
             .exclude(calls__isnull=False)
@@ -279,34 +316,25 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
         )
         retired = list(emptied.values_list("id", flat=True))
         TaskCluster.objects.filter(id__in=retired).update(status=ClusterStatus.RETIRED)
-        moved = sum(1 for i in vectors.ids if previous.get(i) != after[i])
-        live = list(TaskCluster.objects.filter(project_id=run.project_id, status=ClusterStatus.ACTIVE))
-        new_ids = {t.id for t in final.values() if t.first_run_id == run.id}
-        reporter.report(0.3, f"Describing {len(live)} tasks")
-        clusters_describe(project_id=run.project_id, cluster_ids=[t.id for t in live if after_counts.get(t.id)])
-        names = dict(TaskCluster.objects.filter(project_id=run.project_id).values_list("id", "name"))
-        run.changes = {
-            "new": [{"id": str(i), "name": names[i], "calls": after_counts[i]} for i in new_ids],
-            "kept": [
-                {"id": str(t.id), "name": names[t.id], "before": before_counts.get(t.id, 0), "after": n}
-                for t in live
-                if t.id not in new_ids and (n := after_counts.get(t.id, 0))
-            ],
-            "retired": [{"id": str(i), "name": names[i], "before": before_counts.get(i, 0)} for i in retired],
-            "moved_calls": moved,
-        }
-        first_call: dict[int, int] = {}
-        for i, row in enumerate(vectors.index):
-            first_call.setdefault(int(row), i)
-        run.map_points = []
-        for row, xy in zip(found.map_rows, found.map_xy, strict=True):
-            j = first_call[int(row)]
-            in_task = assigned[j]
-            run.map_points.append(
-                [round(float(xy[0]), 3), round(float(xy[1]), 3), str(in_task) if in_task else None, str(vectors.ids[j])]
-            )
-        run.clusters_found = len(live)
-        run.unassigned = sum(1 for a in assigned if a is None)
+        describe.descriptions_write(descriptions)
+    task_stats_refresh(project_id=run.project_id)
+    tasks = TaskCluster.objects.filter(project_id=run.project_id)
+    names = dict(tasks.values_list("id", "name"))
+    live = list(tasks.filter(status=ClusterStatus.ACTIVE).values_list("id", flat=True))
+    new_ids = {final[label] for label in new_labels}
+    run.changes = {
+        "new": [{"id": str(i), "name": names[i], "calls": after_counts[i]} for i in sorted(new_ids, key=str)],
+        "kept": [
+            {"id": str(t), "name": names[t], "before": before_counts.get(t, 0), "after": n}
+            for t in live
+            if t not in new_ids and (n := after_counts.get(t, 0))
+        ],
+        "retired": [{"id": str(i), "name": names[i], "before": before_counts.get(i, 0)} for i in retired],
+        "moved_calls": sum(1 for i in vectors.ids if previous.get(i) != after[i]),
+    }
+    run.map_points = map_points
+    run.clusters_found = len(live)
+    run.unassigned = sum(1 for a in assigned if a is None)
     return (
         f"{run.clusters_found} tasks in {run.calls_total:,} calls; {len(new_ids)} new, "
         f"{run.unassigned:,} calls fit none"
@@ -323,7 +351,13 @@ def _split_run(run: DiscoveryRun, reporter: _Reporter) -> str:
     run.calls_total, run.texts_total = len(vectors), len(vectors.rows)
     reporter.stage("clustering", f"Re-clustering the {len(vectors):,} calls of {target.code}")
     mcs = run.min_cluster_size or max(5, round(len(vectors) * 0.05))
-    found = cluster(vectors.x, vectors.counts, min_cluster_size=mcs, progress=lambda f, m: reporter.report(f, m))
+    found = cluster(
+        vectors.x,
+        vectors.counts,
+        min_cluster_size=mcs,
+        progress=lambda f, m: reporter.report(f, m),
+        cache_dir=NUMBA_CACHE,
+    )
     k = len(found.centroids)
     if k < 2:
         run.changes = {"split": False}
@@ -333,70 +367,85 @@ def _split_run(run: DiscoveryRun, reporter: _Reporter) -> str:
     sims = vectors.x @ found.centroids.T
     row_label = sims.argmax(axis=1)
     call_labels = row_label[vectors.index]
+    kid_ids = [uuid.uuid4() for _ in range(k)]
+    assigned: list[UUID | None] = [kid_ids[int(label)] for label in call_labels]
+    conf = sims[np.arange(len(row_label)), row_label][vectors.index]
+    confidences: list[float | None] = [float(c) for c in conf]
+    others = TaskCluster.objects.filter(project_id=run.project_id, status=ClusterStatus.ACTIVE).exclude(id=target.id)
+    taken = list(others.values_list("name", flat=True))
+    descriptions = _describe(reporter, _members(vectors, assigned, confidences), others=taken, fixed=set())
+    reporter.report(0.9, f"Saving {k} tasks and the tasks of {len(vectors):,} calls")
     with transaction.atomic():
+        # The target may have been merged or split meanwhile: then nothing is written.
+        if not TaskCluster.objects.filter(id=target.id, status=ClusterStatus.ACTIVE).update(
+            status=ClusterStatus.SPLIT, edited=True, updated_at=timezone.now()
+        ):
+            raise ValueError(f"{target.code} changed while it was being split; split it again")
         number = _next_number(run.project_id)
-        kids = []
-        for label in range(k):
+        for label, kid in enumerate(kid_ids):
             rows = row_label == label
-            kids.append(
-                TaskCluster.objects.create(
-                    project_id=run.project_id,
-                    number=number + label,
-                    name=f"{target.name} ({label + 1})",
-                    edited=True,
-                    parent=target,
-                    first_run=run,
-                    last_run=run,
-                    **centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32)),
-                )
+            d = descriptions.get(kid)
+            TaskCluster.objects.create(
+                id=kid,
+                project_id=run.project_id,
+                number=number + label,
+                name=d.name if d else f"{target.name} ({label + 1})",
+                edited=True,
+                parent=target,
+                first_run=run,
+                last_run=run,
+                **centre_fields(vectors.x[rows], vectors.counts[rows].astype(np.float32)),
             )
-        conf = sims[np.arange(len(row_label)), row_label][vectors.index]
-        write_assignments(vectors.ids, [kids[int(label)].id for label in call_labels], [float(c) for c in conf], None)
-        target.status = ClusterStatus.SPLIT
-        target.edited = True
-        target.save(update_fields=["status", "edited", "updated_at"])
-        clusters_describe(project_id=run.project_id, cluster_ids=[kid.id for kid in kids])
-        for kid in kids:
-            kid.refresh_from_db()
-            kid.name = f"{target.name}: {' / '.join(kid.keywords[:2])}" if kid.keywords else kid.name
-            kid.save(update_fields=["name"])
-        counts = Counter(int(label) for label in call_labels)
-        run.changes = {
-            "split": True,
-            "parent": {"id": str(target.id), "name": target.name, "before": len(vectors)},
-            "new": [{"id": str(kid.id), "name": kid.name, "calls": counts[i]} for i, kid in enumerate(kids)],
-        }
-        run.clusters_found = k
+        write_assignments(vectors.ids, assigned, confidences, None)
+        describe.descriptions_write(descriptions)
+    task_stats_refresh(project_id=run.project_id)
+    names = dict(TaskCluster.objects.filter(id__in=kid_ids).values_list("id", "name"))
+    counts = Counter(int(label) for label in call_labels)
+    run.changes = {
+        "split": True,
+        "parent": {"id": str(target.id), "name": target.name, "before": len(vectors)},
+        "new": [{"id": str(kid), "name": names[kid], "calls": counts[i]} for i, kid in enumerate(kid_ids)],
+    }
+    run.clusters_found = k
     return f"{target.code} split into {k} tasks"
 
 
+def _result_fields(run: DiscoveryRun) -> dict[str, Any]:
+    return {
+        "calls_total": run.calls_total,
+        "texts_total": run.texts_total,
+        "texts_embedded": run.texts_embedded,
+        "clusters_found": run.clusters_found,
+        "unassigned": run.unassigned,
+        "changes": run.changes,
+        "map_points": run.map_points,
+    }
+
+
 def discovery_run_execute(*, run_id: UUID | str) -> None:
+    """Claim the run and execute it. Every write to the run row goes through apps.jobs.services (fenced by
+    the attempt claimed: a worker that lost the run stops at its next report) and none happens inside a
+    transaction."""
     run = jobs.job_claim(model=DiscoveryRun, job_id=run_id)
     if run is None:
         return
     assert isinstance(run, DiscoveryRun)
     reporter = _Reporter(run)
     try:
-        message = _split_run(run, reporter) if run.kind == RunKind.SPLIT else _full_run(run, reporter)
+        # Beats between two reports too: loading the model, HDBSCAN or the map can each take a while.
+        with jobs.job_heartbeats(job=run):
+            message = _split_run(run, reporter) if run.kind == RunKind.SPLIT else _full_run(run, reporter)
     except Cancelled:
         jobs.job_cancelled(job=run)
         return
     except ValueError as exc:  # not enough or unsuitable data: a message a person can act on
-        DiscoveryRun.objects.filter(id=run.id).update(timings=reporter.done())
+        jobs.job_progress(job=run, fraction=run.progress, timings=reporter.done())
         jobs.job_fail(job=run, error=str(exc))
         return
     except Exception as exc:
-        DiscoveryRun.objects.filter(id=run.id).update(timings=reporter.done())
+        jobs.job_progress(job=run, fraction=run.progress, timings=reporter.done())
         jobs.job_fail(job=run, error=f"Discovery stopped: {exc}")
         raise
-    DiscoveryRun.objects.filter(id=run.id).update(
-        calls_total=run.calls_total,
-        texts_total=run.texts_total,
-        texts_embedded=run.texts_embedded,
-        clusters_found=run.clusters_found,
-        unassigned=run.unassigned,
-        timings=reporter.done(),
-        changes=run.changes,
-        map_points=run.map_points,
-    )
+    # The results are stored: a Cancel asked for now comes too late to undo them, so the run succeeds.
+    jobs.job_progress(job=run, fraction=1.0, timings=reporter.done(), **_result_fields(run))
     jobs.job_succeed(job=run, message=message)

@@ -1,12 +1,10 @@
-"""Reads for task discovery: runs, tasks with their live statistics, drift and the map."""
+"""Reads for task discovery: runs, tasks with their statistics (stored on them), drift and the map."""
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -15,9 +13,8 @@ from apps.common.errors import NotFound
 from apps.common.ids import as_uuid
 from apps.discovery.describe import Suitability, suitability
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
+from apps.discovery.stats import ClusterStats, cluster_stats_compute
 from apps.projects.models import Project
-
-SPARK_DAYS = 30
 
 
 def discovery_run_list(*, project: Project) -> QuerySet[DiscoveryRun]:
@@ -37,7 +34,9 @@ def discovery_run_active(*, project: Project) -> DiscoveryRun | None:
 
 
 def task_cluster_list(*, project: Project, statuses: tuple[str, ...] = (ClusterStatus.ACTIVE,)) -> list[TaskCluster]:
-    return list(TaskCluster.objects.filter(project=project, status__in=statuses).order_by("number"))
+    """The tasks with what pages and the API show of them (not their centres: 1,152 floats each)."""
+    tasks = TaskCluster.objects.filter(project=project, status__in=statuses).defer("centroid", "centres")
+    return list(tasks.order_by("number"))
 
 
 def task_cluster_get(*, project: Project, cluster_id: Any) -> TaskCluster:
@@ -48,63 +47,26 @@ def task_cluster_get(*, project: Project, cluster_id: Any) -> TaskCluster:
     return cluster
 
 
-@dataclass
-class ClusterStats:
-    calls: int = 0
-    share: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    latency_p50: float | None = None
-    latency_p95: float | None = None
-    prompt_p99: float | None = None
-    agents: list[str] = field(default_factory=list)
-    per_day: list[tuple[date, int]] = field(default_factory=list)
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+def cluster_stats_of(*, clusters: list[TaskCluster]) -> dict[UUID, ClusterStats]:
+    """The statistics stored on the tasks (no query); a task never refreshed yet is computed from its calls."""
+    today = timezone.localdate()
+    found = {c.id: ClusterStats.from_json(c.stats, today=today) for c in clusters if c.stats_at is not None}
+    missing = [c for c in clusters if c.stats_at is None]
+    if missing:
+        found.update(cluster_stats_compute(project_id=missing[0].project_id, cluster_ids=[c.id for c in missing]))
+    for c in clusters:
+        found.setdefault(c.id, ClusterStats.from_json({}, today=today))
+    return found
 
 
 def cluster_stats(*, project: Project, cluster_ids: list[UUID] | None = None) -> dict[UUID, ClusterStats]:
     """Per task: calls, share of all the project's calls, tokens, cost at the LLM's prices, latency,
-    prompt length (p99), agents, and calls per day over the last 30 days (for the sparkline)."""
-    total = Call.objects.filter(project=project).count() or 1
-    where = "project_id = %s AND task_cluster_id IS NOT NULL"
-    params: list[Any] = [project.id]
+    prompt length (p99), agents, and calls per day over the last 30 days (for the sparkline), as stored
+    on the task when its calls last changed (apps.discovery.stats)."""
+    tasks = TaskCluster.objects.filter(project=project).only("id", "project_id", "stats", "stats_at")
     if cluster_ids is not None:
-        if not cluster_ids:
-            return {}
-        where += " AND task_cluster_id = ANY(%s)"
-        params.append(cluster_ids)
-    stats: dict[UUID, ClusterStats] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT task_cluster_id, count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),"
-            " coalesce(sum(cost), 0), percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms),"
-            " percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms),"
-            " percentile_cont(0.99) WITHIN GROUP (ORDER BY prompt_tokens),"
-            " (array_agg(DISTINCT agent) FILTER (WHERE agent <> ''))[1:10]"
-            f" FROM calls_call WHERE {where} GROUP BY task_cluster_id",
-            params,
-        )
-        for cid, n, pt, ct, cost, p50, p95, p99, agents in cursor.fetchall():
-            stats[cid] = ClusterStats(n, n / total, int(pt), int(ct), float(cost), p50, p95, p99, agents or [])
-        today = timezone.localdate()
-        first = today - timedelta(days=SPARK_DAYS - 1)
-        cursor.execute(
-            "SELECT task_cluster_id, (timestamp AT TIME ZONE 'UTC')::date AS day, count(*)"
-            f" FROM calls_call WHERE {where} AND timestamp >= %s GROUP BY 1, 2",
-            [*params, datetime.combine(first, datetime.min.time(), tzinfo=timezone.get_current_timezone())],
-        )
-        daily: dict[UUID, dict[date, int]] = defaultdict(dict)
-        for cid, day, n in cursor.fetchall():
-            daily[cid][day] = n
-    for cid, s in stats.items():
-        s.per_day = [
-            (first + timedelta(days=i), daily[cid].get(first + timedelta(days=i), 0)) for i in range(SPARK_DAYS)
-        ]
-    return stats
+        tasks = tasks.filter(id__in=cluster_ids)
+    return cluster_stats_of(clusters=list(tasks))
 
 
 def cluster_suitability(*, cluster: TaskCluster, stats: ClusterStats | None) -> Suitability:

@@ -14,13 +14,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.calls import selectors as call_selectors
 from apps.common import errors
 from apps.common.charts import Point, scatter, sparkline
+from apps.common.pages import render_page, wants_fragment
 from apps.discovery import selectors, services
 from apps.discovery.forms import FindTasksForm, KeepOnLlmForm, TaskEditForm, TaskMergeForm
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
 from apps.discovery.selectors import ClusterStats
 from apps.discovery.texts import OUTPUT_KIND_LABELS
 from apps.projects.forms import add_domain_error
-from apps.projects.views import ProjectRequest, project_page, render_page, require_ability, wants_fragment
+from apps.projects.pages import ProjectRequest, project_page, require_ability
 
 PALETTE_SIZE = 20  # task colours on the map (chart-series-0..19, swatch-0..19)
 RUN_HISTORY = 50
@@ -50,39 +51,58 @@ def _kind_label(cluster: TaskCluster) -> str:
 # --- the task list ------------------------------------------------------------------------------------
 
 
-def _task_list_page(request: ProjectRequest, form: FindTasksForm, *, status: int = 200) -> HttpResponse:
-    project = request.project
-    clusters = selectors.task_cluster_list(project=project)
-    stats = selectors.cluster_stats(project=project, cluster_ids=[c.id for c in clusters])
-    rows: list[dict[str, Any]] = []
-    for cluster in clusters:
-        s = stats.get(cluster.id) or ClusterStats()
-        rows.append(
-            {
-                "cluster": cluster,
-                "stats": s,
-                "kind": _kind_label(cluster),
-                "suitability": selectors.cluster_suitability(cluster=cluster, stats=s),
-                "traffic": _traffic(s),
-            }
-        )
+def _task_rows(clusters: list[TaskCluster]) -> list[dict[str, Any]]:
+    stats = selectors.cluster_stats_of(clusters=clusters)
+    rows: list[dict[str, Any]] = [
+        {
+            "cluster": cluster,
+            "stats": stats[cluster.id],
+            "kind": _kind_label(cluster),
+            "suitability": selectors.cluster_suitability(cluster=cluster, stats=stats[cluster.id]),
+            "traffic": _traffic(stats[cluster.id]),
+        }
+        for cluster in clusters
+    ]
     rows.sort(key=lambda row: (-row["stats"].calls, row["cluster"].number))
-    last_run = selectors.discovery_run_list(project=project).first()
-    context = {
-        "rows": rows,
-        "active_run": selectors.discovery_run_active(project=project),
-        "last_run": last_run,
-        "drift": selectors.drift_get(project=project),
+    return rows
+
+
+def _task_list_page(request: ProjectRequest, form: FindTasksForm, *, status: int = 200) -> HttpResponse:
+    """The page, or (htmx, polled every 2 s during a run) the run panel alone. The panel computes only
+    what it shows: a running run's progress, else the tasks' totals from their stored statistics and
+    the drift line. Per-task statistics are read, never computed, and only for the table."""
+    project = request.project
+    fragment = wants_fragment(request)
+    active_run = selectors.discovery_run_active(project=project)
+    context: dict[str, Any] = {
+        "active_run": active_run,
         "form": form,
         "options_open": bool(form.errors) and any(form.data.get(name) for name in form.fields),
-        "assigned": sum(row["stats"].calls for row in rows),
-        "share": sum(row["stats"].share for row in rows),
     }
-    response = render_page(request, "discovery/task_list.html", context, fragment="run-panel", status=status)
-    if wants_fragment(request) and request.GET.get("watching") and context["active_run"] is None:
+    ended = fragment and request.GET.get("watching") and active_run is None
+    if ended:
         # The run this panel was following has ended: reload the whole page to show what it found.
+        response = HttpResponse(status=status)
         response["HX-Refresh"] = "true"
-    return response
+        return response
+    if active_run is None or not fragment:
+        clusters = selectors.task_cluster_list(project=project)
+        rows = _task_rows(clusters) if not fragment else []
+        totals = (
+            [row["stats"] for row in rows] if rows else list(selectors.cluster_stats_of(clusters=clusters).values())
+        )
+        context |= {
+            "rows": rows,
+            "task_count": len(clusters),
+            "assigned": sum(s.calls for s in totals),
+            "share": sum(s.share for s in totals),
+        }
+        if active_run is None:
+            context |= {
+                "last_run": selectors.discovery_run_list(project=project).first(),
+                "drift": selectors.drift_get(project=project),
+            }
+    return render_page(request, "discovery/task_list.html", context, fragment="run-panel", status=status)
 
 
 @require_GET
@@ -168,7 +188,7 @@ def _task_page(
     project = request.project
     everyone = {c.id: c for c in selectors.task_cluster_list(project=project, statuses=tuple(ClusterStatus.values))}
     others = [c for c in everyone.values() if c.status == ClusterStatus.ACTIVE and c.id != cluster.id]
-    stats = selectors.cluster_stats(project=project, cluster_ids=[cluster.id]).get(cluster.id) or ClusterStats()
+    stats = selectors.cluster_stats_of(clusters=[cluster])[cluster.id]
     previews = call_selectors.call_previews(project=project, call_ids=cluster.representatives)
     calls_url = reverse("calls:list", kwargs={"slug": project.slug})
     context = {

@@ -33,6 +33,23 @@ def test_an_untouched_task_gets_a_fresh_generated_name(
     assert TaskCluster.objects.get(id=sql.id).name != "stale"
 
 
+def test_a_generated_name_never_takes_the_name_people_gave_another_task(
+    discovered: Project, run_discovery: Callable[..., DiscoveryRun], task_of: dict[str, str]
+) -> None:
+    sql = cluster_of(discovered, task_of, "text_to_sql")
+    sentiment = cluster_of(discovered, task_of, "sentiment_classification")
+    assert sentiment.name == "Classify customer review sentiment"
+    services.task_cluster_update(cluster=sql, name="Classify customer review sentiment")
+
+    run_discovery(min_cluster_size=10)
+
+    names = list(TaskCluster.objects.filter(project=discovered, status="active").values_list("name", flat=True))
+    assert len(set(names)) == len(names) == 3
+    assert TaskCluster.objects.get(id=sql.id).name == "Classify customer review sentiment"
+    renamed = TaskCluster.objects.get(id=sentiment.id).name
+    assert renamed.startswith("Classify customer review sentiment (") and len(renamed) <= 60
+
+
 def test_merged_tasks_stay_merged_after_a_run(
     discovered: Project, run_discovery: Callable[..., DiscoveryRun], task_of: dict[str, str]
 ) -> None:
@@ -68,6 +85,8 @@ def test_a_split_makes_parts_that_survive_a_run(
     for part in parts:
         truths = {task_of[c] for c in Call.objects.filter(task_cluster=part).values_list("client_id", flat=True)}
         assert len(truths) == 1, truths
+    # each part is named from its own calls' instruction
+    assert {p.name for p in parts} == {"Classify customer review sentiment", "Route customer message as JSON"}
 
     run_discovery(min_cluster_size=10)
 

@@ -45,8 +45,11 @@ def test_clusters_are_described(discovered: Project, task_of: dict[str, str]) ->
     assert set(Call.objects.filter(id__in=sentiment.representatives).values_list("task_cluster", flat=True)) == {
         sentiment.id
     }
-    assert sentiment.keywords and sentiment.name.endswith("(labels)")
-    assert sql.name.endswith("(SQL)")
+    assert sentiment.keywords and sql.keywords and triage.keywords  # a detail on the task's page
+    # named from the instruction in each call site's system prompt and the shape of its answers
+    assert sentiment.name == "Classify customer review sentiment"
+    assert sql.name == "Translate student question into MySQL query"
+    assert triage.name == "Route customer message as JSON"
 
 
 def test_a_second_run_embeds_nothing_and_keeps_the_tasks(

@@ -71,7 +71,10 @@ def test_the_history_lists_runs_with_their_outcome(
     viewer_client: Client, finished: DiscoveryRun, running: DiscoveryRun, make_cluster: Callable[..., TaskCluster]
 ) -> None:
     target = make_cluster(name="Mixed bag")
-    split = DiscoveryRun.objects.create(project=finished.project, kind=RunKind.SPLIT, target=target)
+    # one active run per project (`running`): the split ended
+    split = DiscoveryRun.objects.create(
+        project=finished.project, kind=RunKind.SPLIT, target=target, status=JobStatus.CANCELLED
+    )
     response = viewer_client.get(LIST_URL)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html

@@ -5,11 +5,14 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.calls.models import Call
 from apps.discovery.models import DiscoveryRun, RunKind, TaskCluster
+from apps.discovery.stats import task_stats_refresh
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
 from tests.conftest import make_call
@@ -119,9 +122,9 @@ def test_find_tasks_starts_a_run_and_goes_to_its_page(
     assert run.kind == RunKind.FULL and run.status == JobStatus.QUEUED and run.created_by == engineer
     assert run.min_cluster_size == 5 and run.since is not None and run.since.date().isoformat() == "2025-01-01"
     assert len(callbacks) == 1
-    with mock.patch("workers.tasks.discovery.discovery_run_execute_task.delay") as delay:
+    with mock.patch("apps.discovery.tasks.discovery_run_execute_task.apply_async") as apply_async:
         callbacks[0]()
-    delay.assert_called_once_with(str(run.id))
+    apply_async.assert_called_once_with(args=[str(run.id)])
 
 
 def test_a_second_click_while_a_run_is_active_shows_the_conflict(engineer_client: Client, project: Project) -> None:
@@ -167,3 +170,54 @@ def test_lists_the_tasks_a_real_run_found(login: Callable[[User], Client], viewe
         assert f'href="/p/acme/tasks/{task.id}/"' in html and task.code in html
     assert html.count('<svg class="sparkline"') == tasks.count()
     assert "Last run" in html
+
+
+def _many_tasks(project: Project, calls: list[Call], make_cluster: Callable[..., TaskCluster], n: int) -> None:
+    for i in range(n):
+        make_cluster(calls=[calls[i % len(calls)]])
+    task_stats_refresh(project_id=project.id)
+
+
+@pytest.mark.parametrize("tasks", [1, 15])
+def test_the_polled_run_panel_reads_only_the_run_whatever_the_number_of_tasks(
+    engineer_client: Client,
+    project: Project,
+    calls: list[Call],
+    make_cluster: Callable[..., TaskCluster],
+    django_assert_max_num_queries: Any,
+    tasks: int,
+) -> None:
+    _many_tasks(project, calls, make_cluster, tasks)
+    run = DiscoveryRun.objects.create(project=project, status=JobStatus.RUNNING, stage="reading", progress=0.2)
+    with django_assert_max_num_queries(6) as queries:  # the session, user, project and role; then the run
+        html = engineer_client.get(f"{URL}?watching={run.id}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'aria-valuenow="20"' in html and "<table" not in html
+    assert not [q["sql"] for q in queries.captured_queries if "calls_call" in q["sql"]]
+
+
+@pytest.mark.parametrize("tasks", [1, 15])
+def test_the_run_panel_alone_reads_the_stored_statistics_whatever_the_number_of_tasks(
+    engineer_client: Client,
+    project: Project,
+    calls: list[Call],
+    make_cluster: Callable[..., TaskCluster],
+    django_assert_max_num_queries: Any,
+    tasks: int,
+) -> None:
+    _many_tasks(project, calls, make_cluster, tasks)
+    DiscoveryRun.objects.create(project=project, status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    with django_assert_max_num_queries(12) as queries:  # the run, the tasks, the last run, the drift line
+        html = engineer_client.get(URL, HTTP_HX_REQUEST="true").content.decode()
+    assert f"{tasks} task{'s' if tasks > 1 else ''}</strong> hold {min(tasks, 6)} calls" in html
+    assert not [q["sql"] for q in queries.captured_queries if "percentile_cont" in q["sql"]]
+
+
+def test_the_page_shows_the_stored_statistics_without_computing_them(
+    viewer_client: Client, project: Project, calls: list[Call], make_cluster: Callable[..., TaskCluster]
+) -> None:
+    make_cluster(calls=calls[:4], name="Sentiment of reviews")
+    task_stats_refresh(project_id=project.id)
+    with CaptureQueriesContext(connection) as queries:
+        html = viewer_client.get(URL).content.decode()
+    assert "66.7%" in html and "4.4k" in html and "420 ms" in html and "4 calls in the last 30 days" in html
+    assert not [q["sql"] for q in queries.captured_queries if "percentile_cont" in q["sql"]]

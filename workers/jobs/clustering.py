@@ -33,11 +33,10 @@ class Clustering:
     map_xy: np.ndarray  # (len(map_rows), 2)
 
 
-def _numba_cache() -> None:
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        from django.conf import settings
-
-        os.environ["NUMBA_CACHE_DIR"] = str(settings.VAR_DIR / "numba-cache")
+def _numba_cache(cache_dir: str | None) -> None:
+    """Where numba (HDBSCAN, UMAP) caches compiled code; NUMBA_CACHE_DIR set by the environment wins."""
+    if cache_dir and "NUMBA_CACHE_DIR" not in os.environ:
+        os.environ["NUMBA_CACHE_DIR"] = cache_dir
 
 
 def auto_min_cluster_size(n: int) -> int:
@@ -122,11 +121,13 @@ def cluster(
     seed: int = 42,
     n_components: int = 10,
     progress: Progress | None = None,
+    cache_dir: str | None = None,
 ) -> Clustering:
-    """`x`: distinct unit feature vectors; `counts`: how many calls share each one."""
+    """`x`: distinct unit feature vectors; `counts`: how many calls share each one. `progress(fraction,
+    message)` between steps. `cache_dir`: numba's compiled-code cache."""
+    _numba_cache(cache_dir)
     import hdbscan
 
-    _numba_cache()
     report = progress or (lambda fraction, message: None)
     rng = np.random.default_rng(seed)
     fit = _sample(counts.astype(np.float64), FIT_MAX, rng)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 BATCH = 64
-BLOCK = 512  # texts per progress report
+BLOCK = 256  # texts per progress report: a few seconds of work on a CPU
 MAX_TOKENS = 128  # task texts are cut to their first words; shorter sequences embed much faster
 
 
@@ -24,11 +24,14 @@ def _model() -> Any:
 
 
 def embed(texts: Sequence[str], progress: Callable[[int], object] | None = None) -> np.ndarray:
-    """Unit-length float32 vectors, one row per text; `progress(done)` after each block."""
+    """Unit-length float32 vectors, one row per text. `progress(done)`: the number of texts embedded so
+    far (of len(texts)), once the model is loaded and after each block of BLOCK texts."""
     out = np.zeros((len(texts), 384), dtype=np.float32)
     if not texts:
         return out
     model = _model()
+    if progress is not None:
+        progress(0)
     for start in range(0, len(texts), BLOCK):
         block = list(texts[start : start + BLOCK])
         out[start : start + len(block)] = model.encode(
