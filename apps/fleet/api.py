@@ -3,7 +3,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router
 
-from apps.calls.schemas import ErrorOut
+from apps.common.schemas import ErrorOut
 from apps.fleet import selectors
 from apps.fleet.schemas import WorkerListOut
 from apps.projects.auth import ProjectApiKey, require_scope
@@ -21,7 +21,7 @@ def _worker_out(row: selectors.WorkerRow) -> dict[str, Any]:
         "status": row.status,
         "draining": worker.draining,
         "concurrency": worker.concurrency,
-        "current_job": worker.current_job or None,
+        "current_job": row.current_job or None,
         "gpus": worker.gpus,
         "free_gpu_memory_mb": worker.free_gpu_memory_mb,
         "started_at": worker.started_at,

@@ -1,12 +1,13 @@
-"""A Celery worker's side of the fleet, connected to Celery's signals (workers/tasks/fleet.py imports this
+"""A Celery worker's side of the fleet, connected to Celery's signals (apps/fleet/tasks.py imports this
 module, and every worker imports that at start).
 
 - worker_ready (sent once in the worker's main process, for solo and prefork pools alike, when it starts
   consuming): upsert the GpuWorker row and start the heartbeat thread.
-- The heartbeat thread, every HEARTBEAT_S: fresh GPU readings and heartbeat_at; the admins' decisions
-  read back from the row and applied to this worker through Celery's remote control addressed to its own
-  node (cancel_consumer / add_consumer for draining, pool_grow / pool_shrink for concurrency, where the
-  pool can resize); then the sweep for dead workers (apps.fleet.services.workers_sweep).
+- The heartbeat thread, every JOB_HEARTBEAT_S: fresh GPU readings, the training run it runs, the model
+  weights it has (apps.specialists.selectors.catalog_weights_here) and heartbeat_at; then the admins'
+  decisions read back from the row and applied to this worker through Celery's remote control addressed
+  to its own node (cancel_consumer / add_consumer for draining, pool_grow / pool_shrink for concurrency,
+  where the pool can resize). A dead worker's job is the jobs sweep's business (apps.jobs).
 - worker_shutdown: stop the thread and mark the row stopped (its heartbeat set to STOPPED_AT). The row is
   kept, so a drained worker comes back drained; a worker that died simply stops heartbeating.
 """
@@ -18,11 +19,13 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
 from django.db import close_old_connections, connection
 
-from apps.fleet import selectors, services
+from apps.fleet import services
 from apps.fleet.gpu import gpu_snapshot
 from apps.fleet.models import GpuWorker
+from apps.specialists import selectors as specialists
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +80,19 @@ class Heartbeat:
             gpus=gpu_snapshot(allow_cuda_init=self.cuda_in_process),
             concurrency=self.concurrency,
             can_resize=self.can_resize,
+            weights=specialists.catalog_weights_here(),
         )
 
     def beat(self) -> None:
-        worker = services.worker_heartbeat(name=self.name, gpus=gpu_snapshot(allow_cuda_init=self.cuda_in_process))
+        worker = services.worker_heartbeat(
+            name=self.name,
+            gpus=gpu_snapshot(allow_cuda_init=self.cuda_in_process),
+            current_job=specialists.training_run_running_on(worker_name=self.name),
+            weights=specialists.catalog_weights_here(),
+        )
         if worker is None:
             worker = self.register()
         self.apply(worker)
-        services.workers_sweep()
 
     def apply(self, worker: GpuWorker) -> None:
         """Make this worker do what its row says: consume or not, and run `concurrency` jobs at once."""
@@ -124,7 +132,7 @@ class Heartbeat:
                     self.beat()
                 except Exception:
                     logger.exception("GPU worker %s: heartbeat failed", self.name)
-                if self._stopping.wait(selectors.HEARTBEAT_S):
+                if self._stopping.wait(settings.JOB_HEARTBEAT_S):
                     return
         finally:
             connection.close()

@@ -13,6 +13,9 @@ class GpuWorker(models.Model):
     concurrency = models.PositiveIntegerField(default=1)
     draining = models.BooleanField(default=False, help_text="Takes no new jobs; the current one finishes.")
     current_job = models.CharField(max_length=64, blank=True, help_text="Id of the training run it is running.")
+    # {hf_id: [present, where or what to do]} for every catalog model and the classifier's encoder, as the
+    # worker found them at its last heartbeat (apps.specialists.weights: package, local folder, HF cache).
+    weights = models.JSONField(default=dict)
     started_at = models.DateTimeField()
     heartbeat_at = models.DateTimeField()
 
@@ -21,6 +24,15 @@ class GpuWorker(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def has_weights(self, hf_id: str) -> bool:
+        found = (self.weights or {}).get(hf_id)
+        return bool(found and found[0])
+
+    @property
+    def largest_gpu_mb(self) -> int:
+        """The most memory of any one of its GPUs, used or not (a job runs on one GPU)."""
+        return max((int(g.get("memory_total_mb", 0)) for g in self.gpus if isinstance(g, dict)), default=0)
 
     @property
     def free_gpu_memory_mb(self) -> int:

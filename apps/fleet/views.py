@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.common import errors
+from apps.common.pages import render_page, wants_fragment
 from apps.fleet import selectors, services
 from apps.fleet.selectors import WorkerRow, WorkerStatus
-from apps.projects.views import render_page, wants_fragment
+from apps.specialists import selectors as specialists
 
 BADGES = {
     WorkerStatus.ONLINE: "ok",
@@ -74,7 +75,8 @@ def _gpu(gpu: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _row(row: WorkerRow) -> dict[str, Any]:
+def _row(row: WorkerRow, runs: dict[str, Any]) -> dict[str, Any]:
+    run = runs.get(row.current_job)
     return {
         "worker": row.worker,
         "status": row.status,
@@ -82,19 +84,24 @@ def _row(row: WorkerRow) -> dict[str, Any]:
         "age": _age(row.heartbeat_age_s),
         "stopped": row.stopped,
         "gpus": [_gpu(g) for g in row.worker.gpus if isinstance(g, dict)],
-        "run": row.run,
-        "run_path": row.run_path,
+        "current_job": row.current_job,
+        "run": run,
+        "run_path": reverse("specialists:training_run", kwargs={"slug": run.project.slug, "run_id": run.id})
+        if run
+        else "",
         "live": row.status != WorkerStatus.OFFLINE,
     }
 
 
 def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
-    rows = [_row(row) for row in selectors.worker_list()]
+    workers = selectors.worker_list()
+    runs = specialists.training_runs_by_ids(ids=[row.current_job for row in workers])
+    rows = [_row(row, runs) for row in workers]
     context = {
         "rows": rows,
         "live": sum(1 for row in rows if row["live"]),
-        "heartbeat_s": selectors.HEARTBEAT_S,
-        "stale_s": selectors.STALE_S,
+        "heartbeat_s": settings.JOB_HEARTBEAT_S,
+        "stale_s": settings.JOB_STALE_S,
         "max_concurrency": services.MAX_CONCURRENCY,
         **extra,
     }

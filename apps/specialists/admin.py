@@ -7,9 +7,9 @@ from django.urls import reverse
 
 from apps.common.errors import DomainError
 from apps.projects.forms import add_domain_error
-from apps.specialists.catalog import catalog_model_add
 from apps.specialists.forms import CatalogModelAddForm
 from apps.specialists.models import CatalogModel, TrainingDataset
+from apps.specialists.services import catalog_model_add
 
 
 @admin.register(CatalogModel)
@@ -58,8 +58,18 @@ class CatalogModelAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingDataset)
 class TrainingDatasetAdmin(admin.ModelAdmin):
-    list_display = ("id", "project", "cluster", "kind", "base_model", "train_count", "val_count", "test_count")
-    list_filter = ("kind",)
+    list_display = (
+        "id",
+        "project",
+        "cluster",
+        "kind",
+        "base_model",
+        "status",
+        "train_count",
+        "val_count",
+        "test_count",
+    )
+    list_filter = ("kind", "status")
     readonly_fields = [f.name for f in TrainingDataset._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -4,11 +4,11 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from apps.calls.schemas import ErrorOut
 from apps.common.errors import DomainError, NotFound
+from apps.common.schemas import ErrorOut
 from apps.discovery.selectors import task_cluster_get
 from apps.projects.auth import ProjectApiKey, require_scope
-from apps.specialists import datasets, selectors
+from apps.specialists import selectors, services
 from apps.specialists.catalog import CATALOG_FIELDS, catalog_note, model_memory
 from apps.specialists.models import CatalogModel, TrainingDataset
 from apps.specialists.schemas import CandidateListOut, CatalogModelListOut, DatasetIn, DatasetOut
@@ -25,23 +25,6 @@ def _model_out(model: CatalogModel, weights: tuple[bool, str]) -> dict[str, Any]
         "memory": asdict(model_memory(model)),
         "weights_present": weights[0],
         "weights_note": weights[1],
-    }
-
-
-def _dataset_out(dataset: TrainingDataset) -> dict[str, Any]:
-    return {
-        "id": dataset.id,
-        "cluster": dataset.cluster_id,
-        "kind": dataset.kind,
-        "base_model": dataset.base_model.hf_id if dataset.base_model else None,
-        "seed": dataset.seed,
-        "val_fraction": dataset.val_fraction,
-        "test_fraction": dataset.test_fraction,
-        "counts": {"train": dataset.train_count, "val": dataset.val_count, "test": dataset.test_count},
-        "test_hash": dataset.test_hash,
-        "warnings": dataset.warnings,
-        "path": dataset.path,
-        "created_at": dataset.created_at,
     }
 
 
@@ -97,13 +80,14 @@ def list_candidates(request: HttpRequest, cluster_id: str) -> dict[str, Any]:
 
 @router.post(
     "/datasets",
-    response={201: DatasetOut, 404: ErrorOut, **_ERRORS},
+    response={202: DatasetOut, 404: ErrorOut, **_ERRORS},
     summary="Build a training dataset",
-    description="Splits the task's trainable calls into train / validation / test (a trace or conversation never "
-    "spans two splits; the task's first test split is frozen and reused) and writes them as JSONL. Fewer examples "
-    "than recommended give warnings; a task with nothing to train on is a 400.",
+    description="Queues the build of a dataset and answers at once with it (status queued); poll it for its "
+    "progress. The job splits the task's trainable calls into train / validation / test (a trace or conversation "
+    "never spans two splits; the task's first test split is frozen and reused) and writes them as JSONL. Fewer "
+    "examples than recommended give warnings; a task with no trainable call is a 400.",
 )
-def create_dataset(request: HttpRequest, payload: DatasetIn) -> Status[dict[str, Any]]:
+def create_dataset(request: HttpRequest, payload: DatasetIn) -> Status[TrainingDataset]:
     key = require_scope(request, "discover")
     try:
         cluster = task_cluster_get(project=key.project, cluster_id=payload.cluster)
@@ -115,7 +99,7 @@ def create_dataset(request: HttpRequest, payload: DatasetIn) -> Status[dict[str,
             base_model = selectors.catalog_model_get(ref=payload.base_model)
         except NotFound as exc:
             raise DomainError(exc.message, field="base_model", status=422, code="invalid") from exc
-    dataset = datasets.dataset_build(
+    dataset = services.dataset_create(
         cluster=cluster,
         base_model=base_model,
         kind=payload.kind,
@@ -124,12 +108,15 @@ def create_dataset(request: HttpRequest, payload: DatasetIn) -> Status[dict[str,
         seed=payload.seed,
         created_by=None,
     )
-    return Status(201, _dataset_out(dataset))
+    return Status(202, dataset)
 
 
 @router.get(
-    "/datasets/{dataset_id}", response={200: DatasetOut, 404: ErrorOut, **_ERRORS}, summary="Get a training dataset"
+    "/datasets/{dataset_id}",
+    response={200: DatasetOut, 404: ErrorOut, **_ERRORS},
+    summary="Get a training dataset",
+    description="The dataset with its build's status and progress; its counts, test hash and files once built.",
 )
-def get_dataset(request: HttpRequest, dataset_id: str) -> dict[str, Any]:
+def get_dataset(request: HttpRequest, dataset_id: str) -> TrainingDataset:
     key = require_scope(request, "read")
-    return _dataset_out(selectors.dataset_get(project=key.project, dataset_id=dataset_id))
+    return selectors.dataset_get(project=key.project, dataset_id=dataset_id)

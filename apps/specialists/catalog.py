@@ -1,5 +1,5 @@
-"""The model catalog: the shipped list (catalog.json), memory estimates, adding a model by Hugging Face
-id or local folder, and whether a model's weights are on this machine.
+"""The model catalog: the shipped list (catalog.json), memory estimates, and the figures of a model
+folder (services.catalog_model_add adds one; weights.py says where weights are).
 
 Memory estimates (all in MiB, from the parameter count P alone, so they hold for any catalog entry):
 
@@ -27,10 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.models import User
-from django.db import transaction
-
-from apps.common.errors import Conflict, DomainError
+from apps.common.errors import DomainError
 from apps.specialists.models import CatalogModel
 
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.json"
@@ -139,7 +136,7 @@ def catalog_seed(model_cls: Any = CatalogModel) -> int:
 
 # --- adding a model -----------------------------------------------------------------------------------
 
-_HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass
@@ -213,107 +210,4 @@ def read_model_folder(folder: Path) -> ConfigFigures:
         chat_template=bool(template),
         tool_calling="tools" in template,
         licence=_readme_licence(folder),
-    )
-
-
-@transaction.atomic
-def catalog_model_add(
-    *,
-    hf_id_or_path: str,
-    name: str = "",
-    family: str = "",
-    params_b: float | None = None,
-    licence: str = "",
-    licence_url: str = "",
-    context_window: int | None = None,
-    architecture: str = "",
-    chat_template: bool | None = None,
-    tool_calling: bool | None = None,
-    source_url: str = "",
-    added_by: User | None = None,
-) -> CatalogModel:
-    """Add a model an admin chose. A local folder is read (figures given here win over what it says);
-    a Hugging Face id needs the figures, since nothing is downloaded."""
-    ref = hf_id_or_path.strip()
-    if not ref:
-        raise DomainError("Give a Hugging Face id (owner/name) or a local folder.", field="hf_id")
-    folder = Path(ref).expanduser()
-    local_path = ""
-    if folder.is_dir():
-        folder = folder.resolve()
-        found = read_model_folder(folder)
-        ref = local_path = str(folder)
-        params_b = params_b or found.params_b
-        context_window = context_window or found.context_window
-        architecture = architecture or found.architecture
-        chat_template = found.chat_template if chat_template is None else chat_template
-        tool_calling = found.tool_calling if tool_calling is None else tool_calling
-        licence = licence or found.licence
-        name = name or folder.name
-    elif ref.startswith(("/", ".", "~")):
-        raise DomainError(f"No folder at {ref} on this machine.", field="hf_id")
-    elif not _HF_ID.match(ref):
-        raise DomainError("A Hugging Face id looks like owner/name, e.g. Qwen/Qwen2.5-0.5B-Instruct.", field="hf_id")
-    if CatalogModel.objects.filter(hf_id=ref).exists():
-        raise Conflict(f"{ref} is in the catalog already.", field="hf_id")
-    if not params_b or params_b <= 0:
-        raise DomainError("Give the number of parameters (in billions).", field="params_b")
-    if not context_window or context_window <= 0:
-        raise DomainError("Give the context window (in tokens).", field="context_window")
-    if not licence.strip():
-        raise DomainError("Give the model's licence (an SPDX id such as apache-2.0).", field="licence")
-    return CatalogModel.objects.create(
-        hf_id=ref,
-        name=name or ref.rsplit("/", 1)[-1],
-        family=family,
-        params_b=params_b,
-        licence=licence.strip().lower(),
-        licence_url=licence_url,
-        context_window=context_window,
-        architecture=architecture,
-        chat_template=True if chat_template is None else chat_template,
-        tool_calling=bool(tool_calling),
-        source_url=source_url or (f"https://huggingface.co/{ref}" if not local_path else ""),
-        local_path=local_path,
-        seeded=False,
-        added_by=added_by,
-    )
-
-
-# --- weights on this machine --------------------------------------------------------------------------
-
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
-
-
-def _has_weights(folder: Path) -> bool:
-    return any(p.suffix in _WEIGHT_SUFFIXES and p.is_file() for p in folder.iterdir())
-
-
-def weights_present(model: CatalogModel) -> tuple[bool, str]:
-    """Whether this machine has the model's weights: in its local folder, or in the Hugging Face cache
-    (looked up without touching the network)."""
-    local = model.local_path or (model.hf_id if model.hf_id.startswith("/") else "")
-    if local:
-        folder = Path(local)
-        if not folder.is_dir():
-            return False, f"The folder {local} does not exist on this machine."
-        if not (folder / "config.json").is_file() or not _has_weights(folder):
-            return False, f"The folder {local} has no config.json or no weight files."
-        return True, f"Weights in {local}."
-    return hub_weights_present(model.hf_id)
-
-
-def hub_weights_present(repo_id: str) -> tuple[bool, str]:
-    """Whether the local Hugging Face cache holds the repo's config and weights (no network)."""
-    from huggingface_hub import constants, try_to_load_from_cache
-
-    try:
-        config = try_to_load_from_cache(repo_id=repo_id, filename="config.json")
-    except ValueError:  # not a valid repo id
-        config = None
-    if isinstance(config, str) and _has_weights(Path(config).parent):
-        return True, "Weights in this machine's Hugging Face cache."
-    return False, (
-        f"Not in this machine's Hugging Face cache ({constants.HF_HUB_CACHE}). Download them where training "
-        f"runs (huggingface-cli download {repo_id}) or add the model from a local folder."
     )

@@ -2,8 +2,8 @@ from typing import Any
 
 from django import forms
 
-from apps.specialists.datasets import MAX_HELD_OUT
 from apps.specialists.selection import Candidate
+from apps.specialists.services import MAX_HELD_OUT
 
 
 class DatasetForm(forms.Form):

@@ -43,12 +43,12 @@ class SpecialistKind(models.TextChoices):
     CLASSIFIER = "classifier", "Classifier on sentence embeddings"
 
 
-class TrainingDataset(models.Model):
+class TrainingDataset(Job):
     """A cluster's trainable calls split into train / validation / test (never one trace or
-    conversation across two sets), formatted for one base model. The test split is frozen: its hash
-    lets later evaluations compare like with like."""
+    conversation across two sets), formatted for one base model. The row is also the job that builds it
+    (status, progress): the counts, hash and files are there once it succeeded. The test split is
+    frozen: its hash lets later evaluations compare like with like."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="datasets")
     cluster = models.ForeignKey("discovery.TaskCluster", on_delete=models.CASCADE, related_name="datasets")
     kind = models.CharField(max_length=16, choices=SpecialistKind.choices, default=SpecialistKind.LORA)
@@ -62,13 +62,11 @@ class TrainingDataset(models.Model):
     test_hash = models.CharField(max_length=64, blank=True, help_text="sha256 over the frozen test split.")
     warnings = models.JSONField(default=list)
     path = models.CharField(max_length=500, blank=True, help_text="Folder with train/val/test JSONL.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
+    calls_done = models.IntegerField(default=0, help_text="Calls read so far by the build.")
+    calls_total = models.IntegerField(default=0, help_text="Calls the build reads.")
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(Job.Meta):
+        pass
 
 
 class Split(models.TextChoices):
@@ -98,6 +96,9 @@ class TrainingRun(Job):
     method = models.CharField(max_length=8, blank=True, help_text="lora, qlora or classifier (as run).")
     params = models.JSONField(default=dict, help_text="Hyper-parameters; defaults filled in at creation.")
     queue = models.CharField(max_length=8, default="gpu")
+    gpu_waits = models.PositiveIntegerField(
+        default=0, help_text="Times a worker put it back to wait for GPU memory; each re-send is delayed."
+    )
     memory_estimate_mb = models.IntegerField(default=0, help_text="GPU memory the job needs to start.")
     gpu_worker = models.CharField(max_length=200, blank=True, help_text="The worker that runs it now.")
     step = models.IntegerField(default=0)

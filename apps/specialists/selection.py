@@ -10,12 +10,10 @@ from django.conf import settings
 from apps.discovery.models import TaskCluster
 from apps.discovery.selectors import cluster_stats
 from apps.discovery.texts import OUTPUT_KIND_LABELS, OutputKind
-from apps.fleet.models import GpuWorker
 from apps.specialists.catalog import MemoryEstimate, model_memory
 from apps.specialists.models import CatalogModel, SpecialistKind
 
 CLASSIFIER_NAME = "Classifier (MiniLM embeddings + linear head)"
-CLASSIFIER_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 CLASSIFIER_LICENCE = "apache-2.0"  # all-MiniLM-L6-v2
 CLASSIFIER_MAX_LABELS = 200
 # Output kinds a small model handles well; others (free text, code) want a larger one.
@@ -55,16 +53,6 @@ class Ranking:
     @property
     def recommended(self) -> Candidate | None:
         return next((c for c in self.candidates if c.recommended), None)
-
-
-def largest_gpu_mb() -> int | None:
-    """The most memory on any one GPU of the registered workers (a job runs on one GPU)."""
-    best = 0
-    for gpus in GpuWorker.objects.values_list("gpus", flat=True):
-        for gpu in gpus or []:
-            if isinstance(gpu, dict):
-                best = max(best, int(gpu.get("memory_total_mb") or 0))
-    return best or None
 
 
 def _gb(mb: float) -> str:

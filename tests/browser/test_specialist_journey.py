@@ -1,6 +1,6 @@
 """From a discovered task to an adapter, in real Chromium with a real Celery worker: pick a model,
-build the dataset, start training, watch the loss curve, find the adapter; then an admin drains and
-resumes the worker from the browser."""
+build the dataset (a job: its page follows the build until it is done), start training, watch the loss
+curve, find the adapter; then an admin drains and resumes the worker from the browser."""
 
 import re
 from pathlib import Path
@@ -63,6 +63,8 @@ def test_pick_a_model_build_the_dataset_train_and_drain_the_worker(
     page.select_option("select[name=candidate]", option)
     page.click("#dataset-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/specialists/datasets/[0-9a-f-]+/$"))
+    page.wait_for_selector("a:has-text('Start training')", timeout=120_000)  # polled in once the build is done
+    assert "Frozen test split" in page.inner_text("main")
     page.click("text=Start training")
     page.wait_for_url("**/train/")
     page.fill("input[name=max_steps]", "8")

@@ -13,7 +13,7 @@ from apps.fleet.models import GpuWorker
 from apps.fleet.selectors import STOPPED_AT
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
-from apps.specialists.models import TrainingRun
+from apps.specialists.models import CatalogModel, TrainingRun
 from tests.fleet.conftest import H200, PreforkLikePool, fake_consumer
 
 
@@ -150,24 +150,39 @@ def test_shutdown_marks_the_worker_stopped(db: None) -> None:
     assert worker.heartbeat_at == STOPPED_AT and hb._current is None
 
 
-def test_the_heartbeat_sweeps_dead_workers(
+def test_registration_and_heartbeats_report_the_weights_the_worker_has(
+    db: None, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # nothing downloaded
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"\0")
+    CatalogModel.objects.create(
+        hf_id="local/tiny", name="Tiny", params_b=0.1, licence="mit", context_window=512, local_path=str(folder)
+    )
+    hb.on_worker_ready(sender=fake_consumer("celery@gpu-1"))
+    worker = GpuWorker.objects.get(name="celery@gpu-1")
+    assert worker.weights["local/tiny"] == [True, f"Weights in {folder}."]
+    assert worker.has_weights("local/tiny") and not worker.has_weights("Qwen/Qwen2.5-0.5B-Instruct")
+    assert "huggingface-cli download Qwen/Qwen2.5-0.5B-Instruct" in worker.weights["Qwen/Qwen2.5-0.5B-Instruct"][1]
+
+    (folder / "model.safetensors").unlink()  # gone: the next heartbeat says so
+    hb.Heartbeat.from_consumer(fake_consumer("celery@gpu-1")).beat()
+    assert not GpuWorker.objects.get(name="celery@gpu-1").has_weights("local/tiny")
+
+
+def test_the_heartbeat_does_not_touch_training_runs(
     make_worker: Callable[..., GpuWorker],
     make_run: Callable[..., TrainingRun],
     project: Project,
-    monkeypatch: pytest.MonkeyPatch,
-    django_capture_on_commit_callbacks: Any,
 ) -> None:
-    sent: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(
-        "apps.fleet.services.celery_app.send_task", lambda name, args, queue: sent.append((name, args, queue))
-    )
     make_worker("celery@gpu-1")
     make_worker("celery@gpu-2", age_s=300)
     old = timezone.now() - timedelta(minutes=5)
     run = make_run(project, status=JobStatus.RUNNING, gpu_worker="celery@gpu-2", heartbeat_at=old, attempt=1)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        hb.Heartbeat.from_consumer(fake_consumer("celery@gpu-1")).beat()
-    assert len(callbacks) == 1
-    assert sent == [("specialists.train", [str(run.id)], "gpu")]
+    hb.Heartbeat.from_consumer(fake_consumer("celery@gpu-1")).beat()
     run.refresh_from_db()
-    assert run.status == JobStatus.QUEUED
+    assert run.status == JobStatus.RUNNING  # requeuing it is the jobs sweep's business (tests/fleet/test_sweep.py)

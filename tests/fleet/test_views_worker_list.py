@@ -152,3 +152,16 @@ def test_an_unknown_worker_is_404_and_get_on_an_action_is_405(
     make_worker("celery@gpu-1")
     assert admin_client.get(f"{URL}celery@gpu-1/drain/").status_code == 405
     assert admin_client.post(URL).status_code == 405
+
+
+def test_an_offline_worker_runs_nothing_and_offers_no_cancel(
+    admin_client: Client,
+    make_worker: Callable[..., GpuWorker],
+    make_run: Callable[..., TrainingRun],
+    project: Project,
+) -> None:
+    run = make_run(project, status=JobStatus.QUEUED, message="Requeued after gpu-1:42 stopped heartbeating")
+    make_worker("celery@gpu-1", age_s=600, current_job=str(run.id))  # died mid-run: the sweep requeued its run
+    html = admin_client.get(URL).content.decode()
+    assert '<span class="badge badge-cancelled">offline</span>' in html
+    assert str(run.id)[:8] not in html and "Cancel job</button>" not in html

@@ -1,5 +1,6 @@
-"""Settings for the Celery worker that test_worker_process.py starts: it beats every second."""
+"""Settings for the Celery workers the fleet tests start: they beat every second and count as gone after 3."""
 
 from controlplane.settings import *  # noqa: F403
 
-FLEET_HEARTBEAT_S = 1
+JOB_HEARTBEAT_S = 1
+JOB_STALE_S = 3

@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 
 from apps.discovery.models import TaskCluster
+from apps.fleet.gpu import gpu_snapshot
+from apps.fleet.models import GpuWorker
+from apps.fleet.services import worker_register
+from apps.jobs.models import JobStatus
 from apps.projects.models import Project
 from apps.specialists.models import CatalogModel, SpecialistKind, TrainingDataset
+from apps.specialists.selectors import catalog_weights_here
 from tests.tiny_llama import chat_rows, save_llama
 
 _numbers = itertools.count(1)
@@ -63,6 +68,22 @@ def tiny_model(db: None, tiny_model_dir: Path) -> CatalogModel:
     )
 
 
+@pytest.fixture
+def trainer(tiny_model: CatalogModel) -> GpuWorker:
+    """This machine as a registered worker on both queues, with its GPUs (none on a CPU machine: it trains
+    LoRA on its CPU) and the weights it has (the tiny Llama's folder, the classifier's packaged encoder):
+    what lets runs be created."""
+    return worker_register(
+        name="celery@tests",
+        host="tests",
+        queues=["cpu", "gpu"],
+        gpus=gpu_snapshot(),
+        concurrency=1,
+        can_resize=False,
+        weights=catalog_weights_here(),
+    )
+
+
 def write_splits(folder: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for split in ("train", "val", "test"):
@@ -72,7 +93,7 @@ def write_splits(folder: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
 
 @pytest.fixture
 def make_dataset(project: Project, tmp_path: Path) -> Callable[..., TrainingDataset]:
-    """A dataset row for a fresh task, with its files written; `rows` maps split -> JSONL lines."""
+    """A built dataset row for a fresh task, with its files written; `rows` maps split -> JSONL lines."""
 
     def make(
         rows: dict[str, list[dict[str, Any]]],
@@ -93,6 +114,8 @@ def make_dataset(project: Project, tmp_path: Path) -> Callable[..., TrainingData
             val_count=len(rows.get("val", [])),
             test_count=len(rows.get("test", [])),
             test_hash=f"{number:064x}",
+            status=JobStatus.SUCCEEDED,
+            progress=1.0,
         )
         folder = tmp_path / "datasets" / str(dataset.id)
         write_splits(folder, rows)
@@ -105,7 +128,10 @@ def make_dataset(project: Project, tmp_path: Path) -> Callable[..., TrainingData
 
 @pytest.fixture
 def lora_dataset(
-    make_dataset: Callable[..., TrainingDataset], tiny_model: CatalogModel, lora_rows: dict[str, list[dict[str, Any]]]
+    make_dataset: Callable[..., TrainingDataset],
+    tiny_model: CatalogModel,
+    lora_rows: dict[str, list[dict[str, Any]]],
+    trainer: GpuWorker,
 ) -> TrainingDataset:
     return make_dataset(lora_rows, base_model=tiny_model)
 
@@ -126,7 +152,7 @@ def sentiment_rows(sample_records: list[dict[str, Any]]) -> dict[str, list[dict[
 
 @pytest.fixture
 def classifier_dataset(
-    make_dataset: Callable[..., TrainingDataset], sentiment_rows: dict[str, list[dict[str, Any]]]
+    make_dataset: Callable[..., TrainingDataset], sentiment_rows: dict[str, list[dict[str, Any]]], trainer: GpuWorker
 ) -> TrainingDataset:
     return make_dataset(sentiment_rows, kind=SpecialistKind.CLASSIFIER)
 

@@ -10,7 +10,8 @@ from apps.calls.services import calls_ingest
 from apps.discovery import pipeline
 from apps.discovery.models import DiscoveryRun, TaskCluster
 from apps.projects.models import Project
-from apps.specialists.models import CatalogModel
+from apps.specialists import datasets, services
+from apps.specialists.models import CatalogModel, TrainingDataset
 from tests.conftest import make_call
 
 _numbers = itertools.count(1)
@@ -92,3 +93,12 @@ def cluster_for(project: Project, sample_records: list[dict[str, Any]], task: st
     for cluster_id in Call.objects.filter(project=project, client_id__in=ids).values_list("task_cluster", flat=True):
         counts[cluster_id] = counts.get(cluster_id, 0) + 1
     return TaskCluster.objects.get(id=max(counts, key=lambda k: counts[k]))
+
+
+def build(cluster: TaskCluster, base_model: CatalogModel | None, kind: str = "lora", **options: Any) -> TrainingDataset:
+    """Queue a dataset, then run its build job here, as the cpu worker would; it must succeed."""
+    dataset = services.dataset_create(cluster=cluster, base_model=base_model, kind=kind, **options)
+    datasets.dataset_build_run(dataset_id=dataset.id)
+    dataset.refresh_from_db()
+    assert dataset.status == "succeeded", dataset.error
+    return dataset

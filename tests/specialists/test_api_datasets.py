@@ -7,6 +7,7 @@ from django.test import Client
 from apps.calls.models import Call
 from apps.projects.models import Project
 from apps.projects.services import api_key_create
+from apps.specialists.datasets import dataset_build_run
 from apps.specialists.models import CatalogModel, TrainingDataset
 from tests.specialists.selection_helpers import conversation, make_task, stored
 
@@ -26,11 +27,32 @@ def post(client: Client, body: dict[str, Any], **extra: Any) -> Any:
     return client.post(URL, body, content_type="application/json", **extra)
 
 
-def test_builds_a_dataset_for_a_model_by_hugging_face_id(api_client: Client, task: Any) -> None:
-    response = post(api_client, {"cluster": str(task.id), "base_model": "Qwen/Qwen2.5-0.5B-Instruct", "seed": 3})
+def built(client: Client, body: dict[str, Any], **extra: Any) -> Any:
+    """POST, run the build job as the cpu worker would, then GET the dataset."""
+    response = post(client, body, **extra)
+    assert response.status_code == 202, response.json()
+    dataset_build_run(dataset_id=response.json()["id"])
+    return client.get(f"{URL}/{response.json()['id']}", **extra)
 
-    assert response.status_code == 201
-    body = response.json()
+
+def test_answers_202_with_the_queued_build_then_shows_its_progress_and_result(api_client: Client, task: Any) -> None:
+    response = post(api_client, {"cluster": str(task.id), "base_model": "Qwen/Qwen2.5-0.5B-Instruct", "seed": 3})
+    assert response.status_code == 202
+    queued = response.json()
+    assert (queued["status"], queued["progress"], queued["stage"], queued["path"]) == ("queued", 0.0, "queued", "")
+    assert queued["counts"] == {"train": 0, "val": 0, "test": 0} and queued["finished_at"] is None
+    TrainingDataset.objects.filter(id=queued["id"]).update(
+        status="running", stage="reading", progress=0.4, calls_done=24, calls_total=60
+    )
+    running = api_client.get(f"{URL}/{queued['id']}").json()
+    assert (running["status"], running["progress"], running["calls_done"], running["calls_total"]) == (
+        "running", 0.4, 24, 60
+    )  # fmt: skip
+    TrainingDataset.objects.filter(id=queued["id"]).update(status="queued", stage="queued", progress=0.0)
+    dataset_build_run(dataset_id=queued["id"])
+
+    body = api_client.get(f"{URL}/{queued['id']}").json()
+    assert (body["status"], body["progress"], body["calls_done"], body["error"]) == ("succeeded", 1.0, 60, "")
     dataset = TrainingDataset.objects.get(id=body["id"])
     assert body["cluster"] == str(task.id) and body["kind"] == "lora"
     assert body["base_model"] == "Qwen/Qwen2.5-0.5B-Instruct" and body["seed"] == 3
@@ -45,11 +67,11 @@ def test_builds_a_dataset_for_a_model_by_hugging_face_id(api_client: Client, tas
 
 def test_builds_by_catalog_id_and_a_classifier_without_a_model(api_client: Client, task: Any) -> None:
     model = CatalogModel.objects.get(hf_id="HuggingFaceTB/SmolLM2-360M-Instruct")
-    by_id = post(api_client, {"cluster": str(task.id), "base_model": str(model.id), "val_fraction": 0.2})
-    assert by_id.status_code == 201 and by_id.json()["base_model"] == model.hf_id
+    by_id = built(api_client, {"cluster": str(task.id), "base_model": str(model.id), "val_fraction": 0.2})
+    assert by_id.status_code == 200 and by_id.json()["base_model"] == model.hf_id
     assert by_id.json()["val_fraction"] == 0.2
-    classifier = post(api_client, {"cluster": str(task.id), "base_model": None, "kind": "classifier"})
-    assert classifier.status_code == 201
+    classifier = built(api_client, {"cluster": str(task.id), "base_model": None, "kind": "classifier"})
+    assert classifier.status_code == 200
     assert classifier.json()["kind"] == "classifier" and classifier.json()["base_model"] is None
     assert classifier.json()["test_hash"] == by_id.json()["test_hash"]  # the frozen test split
 
@@ -57,7 +79,7 @@ def test_builds_by_catalog_id_and_a_classifier_without_a_model(api_client: Clien
 def test_gets_a_dataset(api_client: Client, task: Any) -> None:
     created = post(api_client, {"cluster": str(task.id), "base_model": "Qwen/Qwen3-0.6B"}).json()
     response = api_client.get(f"{URL}/{created['id']}")
-    assert response.status_code == 200 and response.json() == created
+    assert response.status_code == 200 and response.json() == created  # nothing ran yet
 
 
 def test_building_needs_the_discover_scope(client: Client, project: Project, task: Any) -> None:
@@ -92,7 +114,7 @@ def test_another_projects_task_or_dataset_is_404(
     Call.objects.filter(id__in=[c.id for c in calls]).update(task_cluster=foreign)
     theirs = post(client, {"cluster": str(foreign.id), "base_model": None, "kind": "classifier"},
                   HTTP_AUTHORIZATION=f"Bearer {secret}")  # fmt: skip
-    assert theirs.status_code == 201
+    assert theirs.status_code == 202
     assert api_client.get(f"{URL}/{theirs.json()['id']}").status_code == 404
     assert api_client.get(f"{URL}/not-a-uuid").status_code == 404
 

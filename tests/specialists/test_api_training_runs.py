@@ -6,10 +6,12 @@ from unittest import mock
 
 from django.test import Client
 
+from apps.fleet.models import GpuWorker
 from apps.projects.models import Project
 from apps.projects.services import api_key_create
-from apps.specialists import training
+from apps.specialists import services
 from apps.specialists.models import TrainingDataset, TrainingRun
+from tests.specialists.workers_helpers import gpu, register
 
 URL = "/api/v1/training-runs"
 
@@ -21,6 +23,7 @@ def post(client: Client, body: dict[str, Any], **headers: Any) -> Any:
 def test_starts_a_run_and_queues_it_after_commit(
     api_client: Client, lora_dataset: TrainingDataset, django_capture_on_commit_callbacks: Any
 ) -> None:
+    register("celery@gpu-1", gpus=[gpu(80_000)], has=(lora_dataset.base_model,))  # type: ignore[arg-type]
     with django_capture_on_commit_callbacks() as callbacks:
         response = post(api_client, {"dataset": str(lora_dataset.id), "params": {"epochs": 2, "method": "qlora"}})
     assert response.status_code == 202, response.json()
@@ -32,9 +35,32 @@ def test_starts_a_run_and_queues_it_after_commit(
     assert body["base_model"] == lora_dataset.base_model.hf_id  # type: ignore[union-attr]
     assert body["memory_estimate_mb"] == run.memory_estimate_mb > 0
     assert (body["step"], body["history"], body["artifact_path"], body["gpu_memory_mb"]) == (0, [], "", None)
-    with mock.patch("workers.tasks.specialists.training_run_execute_task.apply_async") as apply_async:
+    assert body["message"] == "Waiting for a worker on the gpu queue to pick it up."
+    with mock.patch("apps.specialists.tasks.training_run_execute_task.apply_async") as apply_async:
         callbacks[0]()
     assert apply_async.call_args.kwargs["queue"] == "gpu"
+
+
+def test_a_run_no_worker_could_take_is_409_saying_why_and_what_to_do(
+    api_client: Client, lora_dataset: TrainingDataset
+) -> None:
+    GpuWorker.objects.all().delete()
+    response = post(api_client, {"dataset": str(lora_dataset.id)})
+    assert response.status_code == 409
+    assert response.json()["code"] == "cannot_run"
+    assert response.json()["message"] == (
+        "No GPU worker has registered; start one with `celery -A controlplane worker -Q gpu` (see README)."
+    )
+    register("celery@laptop", gpus=[], has=(lora_dataset.base_model,))  # type: ignore[arg-type]
+    response = post(api_client, {"dataset": str(lora_dataset.id), "params": {"method": "qlora"}})
+    assert response.status_code == 409 and response.json()["message"].startswith("QLoRA needs a CUDA GPU")
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_dataset_still_building_is_409(api_client: Client, lora_dataset: TrainingDataset) -> None:
+    TrainingDataset.objects.filter(id=lora_dataset.id).update(status="running")
+    response = post(api_client, {"dataset": str(lora_dataset.id)})
+    assert response.status_code == 409 and "not built yet" in response.json()["message"]
 
 
 def test_an_unknown_parameter_is_422_naming_it(api_client: Client, lora_dataset: TrainingDataset) -> None:
@@ -65,7 +91,7 @@ def test_another_projects_dataset_is_404(
 
 
 def test_gets_a_run_with_its_progress(api_client: Client, lora_dataset: TrainingDataset) -> None:
-    run = training.training_run_create(dataset=lora_dataset, params={}, created_by=None)
+    run = services.training_run_create(dataset=lora_dataset, params={}, created_by=None)
     history = [{"step": 1, "train_loss": 2.0, "val_loss": None, "lr": 0.1, "tokens_per_s": 900.0, "epoch": 0}]
     TrainingRun.objects.filter(id=run.id).update(
         status="running", stage="training", progress=0.5, step=1, total_steps=2, history=history,
@@ -97,7 +123,7 @@ def test_no_key_is_401_and_missing_scopes_are_403(
     _, read_only = api_key_create(project=project, name="reader", scopes=["read"])
     response = post(client, {"dataset": str(lora_dataset.id)}, HTTP_AUTHORIZATION=f"Bearer {read_only}")
     assert response.status_code == 403 and "'discover'" in response.json()["message"]
-    run = training.training_run_create(dataset=lora_dataset, params={}, created_by=None)
+    run = services.training_run_create(dataset=lora_dataset, params={}, created_by=None)
     _, ingest_only = api_key_create(project=project, name="ingest", scopes=["ingest"])
     response = client.get(f"{URL}/{run.id}", HTTP_AUTHORIZATION=f"Bearer {ingest_only}")
     assert response.status_code == 403 and "'read'" in response.json()["message"]
@@ -105,5 +131,5 @@ def test_no_key_is_401_and_missing_scopes_are_403(
 
 def test_wrong_method_is_405(api_client: Client, lora_dataset: TrainingDataset) -> None:
     assert api_client.get(URL).status_code == 405
-    run = training.training_run_create(dataset=lora_dataset, params={}, created_by=None)
+    run = services.training_run_create(dataset=lora_dataset, params={}, created_by=None)
     assert api_client.delete(f"{URL}/{run.id}").status_code == 405

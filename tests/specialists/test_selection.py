@@ -4,9 +4,10 @@ import pytest
 from django.utils import timezone
 
 from apps.fleet.models import GpuWorker
+from apps.fleet.selectors import largest_gpu_mb
 from apps.projects.models import Project
 from apps.specialists.models import CatalogModel
-from apps.specialists.selection import candidates_rank, largest_gpu_mb
+from apps.specialists.selection import candidates_rank
 from tests.specialists.selection_helpers import catalog_model, conversation, make_task, only_models, stored
 
 pytestmark = pytest.mark.django_db

@@ -1,15 +1,16 @@
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from apps.specialists import training
+from apps.specialists import execution, services
 from apps.specialists.models import SpecialistKind, TrainingDataset, TrainingRun
 
 
 def run_now(dataset: TrainingDataset, params: dict[str, Any] | None = None) -> TrainingRun:
-    run = training.training_run_create(dataset=dataset, params=params, created_by=None)
-    training.training_run_execute(run_id=run.id)
+    run = services.training_run_create(dataset=dataset, params=params, created_by=None)
+    execution.training_run_execute(run_id=run.id)
     run.refresh_from_db()
     return run
 
@@ -21,7 +22,8 @@ def test_a_sentiment_classifier_beats_the_majority_class_by_a_wide_margin(classi
 
     run = run_now(classifier_dataset)
     assert run.status == "succeeded", run.error
-    assert (run.queue, run.method, run.memory_estimate_mb, run.gpu_worker) == ("cpu", "logreg", 0, "")
+    assert (run.queue, run.method, run.memory_estimate_mb) == ("cpu", "logreg", 0)
+    assert run.gpu_worker == socket.gethostname()  # the worker that ran it
     m = run.metrics
     print(
         f"\nclassifier: test accuracy {m['test_accuracy']:.3f} on {m['test_examples']} calls, "
@@ -34,7 +36,7 @@ def test_a_sentiment_classifier_beats_the_majority_class_by_a_wide_margin(classi
     assert "Test accuracy" in run.message and "majority class" in run.message
 
     folder = Path(run.artifact_path)
-    assert folder == training.run_dir(run.id) / "classifier"
+    assert folder == execution.run_dir(run.id) / "classifier"
     model = joblib.load(folder / "model.joblib")
     assert json.loads((folder / "labels.json").read_text()) == ["negative", "positive"]
     meta = json.loads((folder / "metadata.json").read_text())
@@ -43,7 +45,7 @@ def test_a_sentiment_classifier_beats_the_majority_class_by_a_wide_margin(classi
     assert list(model.predict(embed(texts))) == ["positive", "negative"]
 
 
-def test_one_label_is_not_enough_for_a_classifier(make_dataset: Callable[..., TrainingDataset]) -> None:
+def test_one_label_is_not_enough_for_a_classifier(make_dataset: Callable[..., TrainingDataset], trainer: Any) -> None:
     rows = {"train": [{"text": f"text {i}", "label": "yes"} for i in range(5)], "test": [{"text": "t", "label": "yes"}]}
     run = run_now(make_dataset(rows, kind=SpecialistKind.CLASSIFIER))
     assert run.status == "failed" and "at least two labels" in run.error

@@ -5,16 +5,19 @@ from typing import Any
 
 import pytest
 
+from apps.fleet.models import GpuWorker
+from apps.fleet.services import worker_register
 from apps.jobs import services as jobs
-from apps.specialists import training
+from apps.specialists import execution, services
 from apps.specialists.models import CatalogModel, TrainingDataset, TrainingRun
 from tests.specialists.conftest import LORA_FAST
 from workers.jobs.training import IGNORE, Example, normalise_messages, pack, render_example
 
 
 def run_now(dataset: TrainingDataset, **params: Any) -> TrainingRun:
-    run = training.training_run_create(dataset=dataset, params={**LORA_FAST, **params}, created_by=None)
-    training.training_run_execute(run_id=run.id)
+    """Create the run, then run it here, as a worker that is not registered (no GPU checks) would."""
+    run = services.training_run_create(dataset=dataset, params={**LORA_FAST, **params}, created_by=None)
+    execution.training_run_execute(run_id=run.id)
     run.refresh_from_db()
     return run
 
@@ -90,7 +93,7 @@ def test_a_lora_run_trains_records_its_curve_and_saves_an_adapter(lora_dataset: 
     print(f"\nLoRA on CPU: {run.step / seconds:.1f} steps/s end to end, {run.tokens_per_s:,.0f} tokens/s training")
 
     adapter = Path(run.artifact_path)
-    assert adapter == Path(training.run_dir(run.id)) / "adapter"
+    assert adapter == Path(execution.run_dir(run.id)) / "adapter"
     assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
     meta = json.loads((adapter / "training.json").read_text())
     assert meta["test_hash"] == lora_dataset.test_hash and meta["params"]["max_steps"] == 24
@@ -120,24 +123,42 @@ def test_cancelling_mid_run_stops_it(lora_dataset: TrainingDataset, monkeypatch:
     run = run_now(lora_dataset, max_steps=40)
     assert run.status == "cancelled"
     assert run.step == 3 and run.finished_at is not None
-    assert not (training.run_dir(run.id) / "adapter").exists()
+    assert not (execution.run_dir(run.id) / "adapter").exists()
 
 
-def test_missing_weights_fail_with_a_message_a_person_can_act_on(make_dataset: Any, lora_rows: dict[str, Any]) -> None:
+def gpu_box_with(*models: CatalogModel) -> GpuWorker:
+    """Another registered worker, with a GPU and these models' weights: runs may be created for it."""
+    weights = {m.hf_id: [True, "Weights in the Hugging Face cache."] for m in models}
+    return worker_register(
+        name="celery@gpu-box",
+        host="gpu-box",
+        queues=["gpu"],
+        gpus=[{"index": 0, "name": "H200", "memory_total_mb": 143771, "memory_used_mb": 0, "utilization": 0}],
+        concurrency=1,
+        can_resize=False,
+        weights=weights,
+    )
+
+
+def test_a_worker_without_the_weights_fails_the_run_with_a_message_a_person_can_act_on(
+    make_dataset: Any, lora_rows: dict[str, Any]
+) -> None:
     absent = CatalogModel.objects.create(
         hf_id="nobody/absent-model-0.5B", name="Absent", params_b=0.5, licence="mit", context_window=4096
     )
+    gpu_box_with(absent)  # the run can be created: a GPU worker says it has the weights; this machine does not
     run = run_now(make_dataset(lora_rows, base_model=absent))
     assert run.status == "failed"
     assert "weights for nobody/absent-model-0.5B are not on this worker" in run.error
 
 
-def test_qlora_without_cuda_trains_lora_and_says_why(lora_dataset: TrainingDataset) -> None:
+def test_qlora_on_a_worker_without_cuda_trains_lora_and_says_why(lora_dataset: TrainingDataset) -> None:
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this worker has CUDA; test_qlora_on_a_gpu covers it")
-    run = run_now(lora_dataset, method="qlora", max_steps=2, eval_every=2)
+    gpu_box_with(lora_dataset.base_model)  # type: ignore[arg-type]  # QLoRA needs a GPU worker to be created
+    run = run_now(lora_dataset, method="qlora", max_steps=2, eval_every=2)  # then ran here, unregistered
     assert run.status == "succeeded", run.error
     assert run.params["method"] == "qlora" and run.method == "lora"
     assert "QLoRA needs a CUDA GPU" in run.message and run.metrics["notes"]

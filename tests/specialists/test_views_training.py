@@ -5,8 +5,9 @@ from unittest import mock
 from django.contrib.auth.models import User
 from django.test import Client
 
+from apps.fleet.models import GpuWorker
 from apps.projects.models import Project
-from apps.specialists import training
+from apps.specialists import services
 from apps.specialists.models import TrainingDataset, TrainingRun
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -21,7 +22,7 @@ def run_url(run: TrainingRun, suffix: str = "") -> str:
 
 
 def a_run(dataset: TrainingDataset, **fields: Any) -> TrainingRun:
-    run = training.training_run_create(dataset=dataset, params={}, created_by=None)
+    run = services.training_run_create(dataset=dataset, params={}, created_by=None)
     TrainingRun.objects.filter(id=run.id).update(**fields)
     run.refresh_from_db()
     return run
@@ -72,6 +73,39 @@ def test_starting_a_run_redirects_to_its_page(
     assert run.params["packing"] is True and run.params["gradient_checkpointing"] is False  # unticked
     assert run.params["warmup_ratio"] == 0.03  # not on the form: the default
     assert run.created_by == engineer and len(callbacks) == 1
+
+
+def test_the_form_says_when_no_worker_could_run_it_and_the_post_is_refused(
+    login: Callable[[User], Client], engineer: User, lora_dataset: TrainingDataset
+) -> None:
+    GpuWorker.objects.all().delete()
+    client = login(engineer)
+    html = client.get(train_url(lora_dataset)).content.decode()
+    assert "No worker can run this training yet." in html
+    assert "No GPU worker has registered; start one with `celery -A controlplane worker -Q gpu` (see README)." in html
+    response = client.post(train_url(lora_dataset), {"method": "lora", "learning_rate": "0.001", "epochs": "1",
+                                                     "max_steps": "0", "batch_size": "4", "max_seq_len": "512",
+                                                     "lora_r": "8", "lora_alpha": "16", "lora_dropout": "0",
+                                                     "early_stopping_patience": "1"})  # fmt: skip
+    assert response.status_code == 409 and "No GPU worker has registered" in response.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_the_form_of_a_dataset_still_building_says_so(
+    login: Callable[[User], Client], engineer: User, lora_dataset: TrainingDataset
+) -> None:
+    TrainingDataset.objects.filter(id=lora_dataset.id).update(status="running")
+    html = login(engineer).get(train_url(lora_dataset)).content.decode()
+    assert "This dataset is not built (running)" in html and "No worker can run" not in html
+
+
+def test_a_queued_run_says_what_it_waits_for_on_its_page(
+    login: Callable[[User], Client], viewer: User, lora_dataset: TrainingDataset
+) -> None:
+    run = a_run(lora_dataset)
+    GpuWorker.objects.filter(name="celery@tests").update(draining=True)
+    html = login(viewer).get(run_url(run), **HX).content.decode()
+    assert "Waiting: every worker on the gpu queue is draining (celery@tests)" in html
 
 
 def test_a_bad_value_shows_the_form_again_with_the_error(
@@ -196,6 +230,6 @@ def test_the_run_page_answers_only_get(
     client = login(engineer)
     assert client.post(run_url(run)).status_code == 405
     assert client.get(run_url(run, "cancel/")).status_code == 405
-    with mock.patch("apps.specialists.training.training_run_cancel") as cancel:
+    with mock.patch("apps.specialists.services.training_run_cancel") as cancel:
         client.get(run_url(run, "cancel/"))
     cancel.assert_not_called()

@@ -11,21 +11,18 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.common import errors
+from apps.common.pages import render_page, wants_fragment
 from apps.discovery.selectors import task_cluster_get
 from apps.discovery.texts import OUTPUT_KIND_LABELS
+from apps.jobs.models import JobStatus
 from apps.projects.forms import add_domain_error
-from apps.projects.views import ProjectRequest, project_page, render_page, wants_fragment
-from apps.specialists import datasets, selectors
-from apps.specialists.catalog import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_SEQ_LEN,
-    MemoryEstimate,
-    catalog_note,
-    hub_weights_present,
-)
+from apps.projects.pages import ProjectRequest, project_page
+from apps.specialists import selectors, services
+from apps.specialists.catalog import DEFAULT_BATCH_SIZE, DEFAULT_SEQ_LEN, MemoryEstimate, catalog_note
 from apps.specialists.forms import DatasetForm
 from apps.specialists.models import Split, TrainingDataset
-from apps.specialists.selection import CLASSIFIER_ENCODER, Candidate
+from apps.specialists.selection import Candidate
+from apps.specialists.weights import CLASSIFIER_ENCODER
 
 SHOW = ("all", "eligible")
 
@@ -50,6 +47,7 @@ def _candidates_page(
     ranking = selectors.candidate_ranking(cluster=cluster)
     show = request.GET.get("show") if request.GET.get("show") in SHOW else "all"
     weights = selectors.weights_by_model(models=[c.model for c in ranking.candidates if c.model])
+    encoder = selectors.classifier_weights()
     rows: list[dict[str, Any]] = []
     for candidate in ranking.candidates:
         if show == "eligible" and not candidate.eligible:
@@ -58,7 +56,7 @@ def _candidates_page(
         rows.append(
             {
                 "candidate": candidate,
-                "weights": weights[model.id] if model else hub_weights_present(CLASSIFIER_ENCODER),
+                "weights": weights[model.id] if model else encoder,
                 "note": catalog_note(model.hf_id) if model else "",
                 "memory": _memory_text(candidate.memory) if candidate.memory else None,
             }
@@ -98,7 +96,7 @@ def dataset_create(request: ProjectRequest, cluster_id: UUID) -> HttpResponse:
         return _candidates_page(request, cluster_id, form=form, status=400)
     chosen: Candidate = form.chosen
     try:
-        dataset = datasets.dataset_build(
+        dataset = services.dataset_create(
             cluster=cluster,
             base_model=chosen.model,
             kind=chosen.kind,
@@ -113,7 +111,7 @@ def dataset_create(request: ProjectRequest, cluster_id: UUID) -> HttpResponse:
     url = reverse("specialists:dataset", kwargs={"slug": request.project.slug, "dataset_id": dataset.id})
     if wants_fragment(request):
         return HttpResponseClientRedirect(url)
-    messages.success(request, f"Dataset built: {dataset.train_count:,} training examples.")
+    messages.info(request, "Building the dataset: this page follows the build.")
     return redirect(url)
 
 
@@ -125,6 +123,7 @@ def _dataset_context(request: ProjectRequest, dataset: TrainingDataset) -> dict[
     return {
         "dataset": dataset,
         "cluster": dataset.cluster,
+        "built": dataset.status == JobStatus.SUCCEEDED,
         "splits": [
             {
                 "split": split,
@@ -146,6 +145,7 @@ def _dataset_context(request: ProjectRequest, dataset: TrainingDataset) -> dict[
 @require_GET
 @project_page("view")
 def dataset_detail(request: ProjectRequest, dataset_id: UUID) -> HttpResponse:
+    """The dataset; while its build runs, the build's progress (polled every 2 s until it ends)."""
     dataset = selectors.dataset_get(project=request.project, dataset_id=dataset_id)
     context = _dataset_context(request, dataset)
     return render_page(request, "specialists/dataset_detail.html", context, fragment="dataset-summary")
@@ -156,7 +156,7 @@ def dataset_detail(request: ProjectRequest, dataset_id: UUID) -> HttpResponse:
 def dataset_file(request: ProjectRequest, dataset_id: UUID, split: str) -> HttpResponse:
     """Streamed from disk: a dataset can be large."""
     dataset = selectors.dataset_get(project=request.project, dataset_id=dataset_id)
-    file_path = datasets.dataset_export(dataset=dataset, split=split)
+    file_path = selectors.dataset_file(dataset=dataset, split=split)
     response = FileResponse(
         file_path.open("rb"),
         as_attachment=True,

@@ -11,10 +11,12 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.common import errors
-from apps.projects.views import ProjectRequest, project_page, render_page, require_ability, wants_fragment
-from apps.specialists import training
+from apps.common.pages import render_page, wants_fragment
+from apps.projects.pages import ProjectRequest, project_page, require_ability
+from apps.specialists import selectors, services
 from apps.specialists.charts import Series, line_chart
 from apps.specialists.models import SpecialistKind, TrainingDataset, TrainingRun
+from apps.specialists.params import memory_estimate_mb, param_specs, training_params
 
 METHOD_LABELS = {"lora": "LoRA", "qlora": "QLoRA (4-bit base model)"}
 LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout")
@@ -26,7 +28,7 @@ class TrainForm(forms.Form):
 
     def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for spec in training.param_specs(kind):
+        for spec in param_specs(kind):
             if not spec.form:
                 continue
             common = {"label": spec.label, "help_text": spec.help, "initial": spec.default}
@@ -56,7 +58,19 @@ class TrainForm(forms.Form):
 
 
 def _dataset(request: ProjectRequest, dataset_id: UUID) -> TrainingDataset:
-    return training.training_dataset_get(project=request.project, dataset_id=dataset_id)
+    return selectors.dataset_get(project=request.project, dataset_id=dataset_id)
+
+
+def _blocker(dataset: TrainingDataset) -> str:
+    """Why no registered worker could run this dataset's run with the default parameters ('' if one could)."""
+    params = training_params(kind=dataset.kind, overrides=None)
+    base = dataset.base_model if dataset.kind == SpecialistKind.LORA else None
+    return selectors.training_run_blocker(
+        kind=dataset.kind,
+        base_model=base,
+        method=params.get("method", "logreg"),
+        memory_estimate_mb=memory_estimate_mb(params_b=base.params_b, params=params) if base else 0,
+    )
 
 
 def _form_page(request: ProjectRequest, dataset: TrainingDataset, form: TrainForm, status: int = 200) -> HttpResponse:
@@ -65,6 +79,7 @@ def _form_page(request: ProjectRequest, dataset: TrainingDataset, form: TrainFor
         "cluster": dataset.cluster,
         "form": form,
         "is_lora": dataset.kind == SpecialistKind.LORA,
+        "blocker": "" if form.is_bound else _blocker(dataset),
         "runs": dataset.training_runs.order_by("-created_at")[:10],
     }
     return render_page(request, "specialists/train_form.html", context, fragment="train-form", status=status)
@@ -81,7 +96,7 @@ def dataset_train(request: ProjectRequest, dataset_id: UUID) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            run = training.training_run_create(dataset=dataset, params=form.cleaned_data, created_by=request.user)
+            run = services.training_run_create(dataset=dataset, params=form.cleaned_data, created_by=request.user)
         except errors.DomainError as exc:
             name = (exc.field or "").removeprefix("params.")
             form.add_error(name if name in form.fields else None, exc.message)
@@ -138,16 +153,16 @@ def _run_context(run: TrainingRun) -> dict[str, Any]:
 @require_GET
 @project_page("view")
 def run_detail(request: ProjectRequest, run_id: UUID) -> HttpResponse:
-    run = training.training_run_get(project=request.project, run_id=run_id)
+    run = selectors.training_run_get(project=request.project, run_id=run_id)
     return render_page(request, "specialists/training_run.html", _run_context(run), fragment="run-status")
 
 
 @require_POST
 @project_page("manage_tasks")
 def run_cancel(request: ProjectRequest, run_id: UUID) -> HttpResponse:
-    run = training.training_run_get(project=request.project, run_id=run_id)
+    run = selectors.training_run_get(project=request.project, run_id=run_id)
     if not run.is_terminal:
-        run = training.training_run_cancel(run=run)
+        run = services.training_run_cancel(run=run)
     if wants_fragment(request):
         return render_page(request, "specialists/training_run.html", _run_context(run), fragment="run-status")
     return redirect("specialists:training_run", slug=request.project.slug, run_id=run.id)
