@@ -9,11 +9,12 @@ app = Celery("downshift")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("cpu"), Queue("gpu"))
 # Ingestion, curation and discovery run on "cpu"; training and serving jobs go to "gpu".
-app.conf.task_routes = {"calls.*": {"queue": "cpu"}, "curation.*": {"queue": "cpu"}, "discovery.*": {"queue": "cpu"}}
-app.conf.imports = (
-    "workers.tasks.calls",
-    "workers.tasks.curation",
-    "workers.tasks.discovery",
-    "workers.tasks.specialists",
-    "workers.tasks.fleet",
-)
+app.conf.task_routes = {
+    "calls.*": {"queue": "cpu"},
+    "curation.*": {"queue": "cpu"},
+    "discovery.*": {"queue": "cpu"},
+    "jobs.*": {"queue": "cpu"},
+}
+# Each app's tasks live in apps/<app>/tasks.py (thin: fetch by id, call one service); the heavy, Django-free
+# work they call lives in workers/.
+app.autodiscover_tasks()

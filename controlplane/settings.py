@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.contrib.postgres",
+    "ninja",  # serves Swagger UI for /api/docs from its static files, not a CDN
     "django_htmx",
     "template_partials",
     "apps.common",
@@ -49,6 +50,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.projects.middleware.OneTimePasswordMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -118,6 +120,16 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+
+# Jobs: a worker beats its job's heartbeat every JOB_HEARTBEAT_S; a running job silent for JOB_STALE_S has
+# lost its worker, and the sweep (Celery beat, every JOB_HEARTBEAT_S) requeues it when its kind resumes
+# safely, at most JOB_MAX_ATTEMPTS times, else fails it with a reason. GPU workers use the same numbers.
+JOB_HEARTBEAT_S = env_int("JOB_HEARTBEAT_S", 15, minimum=1)
+JOB_STALE_S = env_int("JOB_STALE_S", 60, minimum=2)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+if JOB_STALE_S <= JOB_HEARTBEAT_S:
+    raise ImproperlyConfigured("JOB_STALE_S must be longer than JOB_HEARTBEAT_S")
+CELERY_BEAT_SCHEDULE = {"jobs-sweep": {"task": "jobs.sweep", "schedule": float(JOB_HEARTBEAT_S)}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -18,8 +18,11 @@ def database_url() -> str:
     return f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker(queues: str, *, name: str = "", **env: str) -> subprocess.Popen[bytes]:
-    """`celery worker -Q queues -P solo` (named `name` when given); `env` adds variables."""
+def start_worker(
+    queues: str, *, name: str = "", pool: str = "solo", beat_dir: Path | None = None, **env: str
+) -> subprocess.Popen[bytes]:
+    """`celery worker -Q queues -P solo` (named `name` when given; a prefork pool of one child with
+    pool="prefork"; with Celery beat inside when `beat_dir` is given); `env` adds variables."""
     environment = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -28,7 +31,11 @@ def start_worker(queues: str, *, name: str = "", **env: str) -> subprocess.Popen
         "ARTIFACT_ROOT": str(settings.ARTIFACT_ROOT),
         **env,
     }
-    command = [str(Path(sys.executable).parent / "celery"), "-A", "controlplane", "worker", "-Q", queues, "-P", "solo"]
+    command = [str(Path(sys.executable).parent / "celery"), "-A", "controlplane", "worker", "-Q", queues, "-P", pool]
+    if pool == "prefork":
+        command += ["-c", "1"]
+    if beat_dir is not None:
+        command += ["-B", "-s", str(beat_dir / "celerybeat-schedule")]
     if name:
         command += ["-n", name]
     command += ["--without-mingle", "--without-gossip", "--loglevel", "WARNING"]

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.calls import services
-from apps.calls.models import Call, ImportJob, ModelPrice
+from apps.calls.models import Call, ImportJob, ModelPrice, RepriceJob
 
 
 @admin.register(Call)
@@ -36,8 +36,12 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-price stored calls")
     def reprice(self, request: HttpRequest, queryset: QuerySet[ModelPrice]) -> None:
-        updated = sum(services.call_costs_recompute(model_price=price) for price in queryset)
-        self.message_user(request, f"Re-priced {updated:,} stored call(s).", messages.SUCCESS)
+        job = services.reprice_job_create(model_prices=list(queryset), created_by=request.user)  # type: ignore[arg-type]
+        self.message_user(
+            request,
+            f"Re-pricing the calls of {len(job.prefixes)} model(s) in the background: see Re-pricing jobs.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(ImportJob)
@@ -58,6 +62,18 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: ImportJob | None = None) -> list[str]:
         return [field.name for field in ImportJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(RepriceJob)
+class RepriceJobAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "status", "progress", "updated", "message"]
+    list_filter = ["status"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RepriceJob | None = None) -> list[str]:
+        return [field.name for field in RepriceJob._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -7,8 +7,9 @@ from ninja import Query, Router, Status
 
 from apps.calls import selectors, services
 from apps.calls.ingest import decompress, parse_body
-from apps.calls.schemas import CallFilterIn, CallOut, CallPageOut, ErrorOut, IngestOut
+from apps.calls.schemas import CallFilterIn, CallOut, CallPageOut, IngestOut
 from apps.common.errors import TooLarge
+from apps.common.schemas import ErrorOut
 from apps.projects.auth import ProjectApiKey, require_scope
 
 router = Router(tags=["calls"], auth=ProjectApiKey())

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 
 from apps.common.errors import DomainError, TooLarge
+from apps.common.messages import content_text
+from apps.curation.scanner import MAX_TEXT_CHARS, text_too_long
 
 KNOWN_FIELDS = frozenset(
     {
@@ -199,20 +201,12 @@ def parse_timestamp(value: Any) -> datetime:
     raise ValueError("must be an ISO 8601 string or a Unix time")
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
 def preview_of(request: dict[str, Any]) -> str:
     """The last user turn, whitespace collapsed and shortened, for lists."""
     text = ""
     for message in request.get("messages") or ():
         if isinstance(message, dict) and message.get("role") == "user":
-            text = _text_of(message.get("content"))
+            text = content_text(message.get("content"))
     return " ".join(text[: PREVIEW_CHARS * 4].split())[:PREVIEW_CHARS]
 
 
@@ -385,6 +379,10 @@ def validate_record(raw: Any, *, now: datetime, ignored: set[str]) -> CallRow:
     if not model and isinstance(extras.get("model"), str):
         model = extras["model"]
         errors[:] = [e for e in errors if e["field"] != "request.model"]
+    for name in ("request", "response", "metadata", "error"):
+        where = text_too_long(raw.get(name), name)
+        if where is not None:
+            _err(errors, where, f"is over {MAX_TEXT_CHARS:,} characters, the most scanned for personal data")
 
     if errors:
         raise RecordErrors(errors)

@@ -124,3 +124,14 @@ class ImportJob(Job):
 
     class Meta(Job.Meta):
         pass
+
+
+class RepriceJob(Job):
+    """Re-pricing the stored calls of some models after an admin edited their prices; across projects."""
+
+    project = None  # type: ignore[assignment]  # prices are global, so is this job
+    prefixes = models.JSONField(default=list, help_text="The ModelPrice names whose calls are re-priced.")
+    updated = models.BigIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        pass

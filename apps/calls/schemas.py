@@ -8,11 +8,7 @@ from pydantic import ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from apps.common.ids import as_uuid
-
-
-class FieldErrorOut(Schema):
-    field: str
-    message: str
+from apps.common.schemas import FieldErrorOut
 
 
 class RejectedOut(Schema):
@@ -94,9 +90,3 @@ class CallOut(CallSummaryOut):
 class CallPageOut(Schema):
     items: list[CallSummaryOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
-    errors: list[FieldErrorOut] = []

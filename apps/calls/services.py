@@ -13,14 +13,15 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.calls.ingest import Batch, CallRow, RecordErrors, rejection, validate_record
-from apps.calls.models import Call, ImportJob, ModelPrice
+from apps.calls.models import Call, ImportJob, ModelPrice, RepriceJob
+from apps.calls.signals import call_costs_changed, calls_stored
 from apps.common.errors import DomainError, TooLarge
 from apps.curation.models import NearDuplicateKey
 from apps.curation.services import curate_rows, duplicates_mark
-from apps.discovery.services import assignment_schedule
 from apps.jobs import services as jobs
 from apps.projects.models import Project
 
@@ -154,7 +155,7 @@ def calls_ingest(*, project: Project, batch: Batch, prices: PriceBook | None = N
         duplicates_mark(project=project, rows=rows)
         result.accepted = _insert_rows(project, rows, prices or PriceBook())
         if result.accepted:
-            transaction.on_commit(lambda: assignment_schedule(project_id=project.id))
+            transaction.on_commit(lambda: calls_stored.send(sender=Call, project_id=project.id))
     result.duplicates = len(rows) - result.accepted
     return result
 
@@ -178,6 +179,57 @@ def call_costs_recompute(*, model_price: ModelPrice) -> int:
     return updated
 
 
+@transaction.atomic
+def reprice_job_create(*, model_prices: list[ModelPrice], created_by: User | None) -> RepriceJob:
+    """Queue a re-pricing of the stored calls these prices cover: a job, never work inside the request."""
+    job = RepriceJob.objects.create(
+        prefixes=sorted({price.model for price in model_prices}),
+        created_by=created_by,
+        stage="queued",
+        message="Waiting for a worker on the cpu queue",
+    )
+    jobs.job_enqueue(job=job)
+    return job
+
+
+def reprice_job_run(*, job_id: str) -> None:
+    """Re-price model by model. Safe to run again: the same prices give the same costs."""
+    job = jobs.job_claim(model=RepriceJob, job_id=job_id)
+    if job is None:
+        return
+    assert isinstance(job, RepriceJob)
+    with jobs.job_heartbeats(job=job):
+        _reprice_job_execute(job)
+
+
+def _reprice_job_execute(job: RepriceJob) -> None:
+    updated = 0
+    try:
+        for number, prefix in enumerate(job.prefixes):
+            price = ModelPrice.objects.filter(model=prefix).first()
+            if price is not None:
+                updated += call_costs_recompute(model_price=price)
+            going = jobs.job_progress(
+                job=job,
+                fraction=(number + 1) / len(job.prefixes),
+                stage="re-pricing",
+                message=f"{updated:,} calls re-priced ({number + 1} of {len(job.prefixes)} prices)",
+                updated=updated,
+            )
+            if not going:
+                jobs.job_cancelled(job=job)
+                return
+    except Exception as exc:
+        jobs.job_fail(job=job, error=f"Re-pricing stopped: {exc}")
+        raise
+    if jobs.job_succeed(job=job, message=f"{updated:,} stored calls re-priced", updated=updated):
+        covered = Q()
+        for prefix in job.prefixes:
+            covered |= Q(model__startswith=prefix)
+        project_ids = list(Call.objects.filter(covered).values_list("project_id", flat=True).distinct())
+        call_costs_changed.send(sender=RepriceJob, project_ids=project_ids)
+
+
 # --- JSONL files: the upload job and the import_calls command share this path -------------------
 
 
@@ -196,12 +248,17 @@ def iter_jsonl_batches(stream: IO[bytes], *, size: int | None = None) -> Iterato
     for line in stream:
         if not line.strip():
             continue
-        try:
-            batch.records.append((index - start, orjson.loads(line)))
-        except orjson.JSONDecodeError as exc:
-            batch.broken.append(
-                rejection(index - start, None, [{"field": "line", "message": f"not valid JSON: {exc}"}])
-            )
+        if len(line) > settings.INGEST_MAX_BYTES:
+            megabytes = settings.INGEST_MAX_BYTES // (1024 * 1024)
+            message = f"is {len(line) / (1024 * 1024):.1f} MB; a call can be at most {megabytes} MB, as in the API"
+            batch.broken.append(rejection(index - start, None, [{"field": "line", "message": message}]))
+        else:
+            try:
+                batch.records.append((index - start, orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                batch.broken.append(
+                    rejection(index - start, None, [{"field": "line", "message": f"not valid JSON: {exc}"}])
+                )
         index += 1
         if index - start >= size:
             yield start, batch
@@ -244,8 +301,6 @@ def import_job_create(
     *, project: Project, upload: UploadedFile | IO[bytes], filename: str, created_by: User | None
 ) -> ImportJob:
     """Save the uploaded file under a path keyed by the job and enqueue the import after commit."""
-    from workers.tasks.calls import import_job_run_task
-
     size = getattr(upload, "size", None)
     if size is not None and size > settings.UPLOAD_MAX_BYTES:
         raise TooLarge(
@@ -272,7 +327,7 @@ def import_job_create(
     job.path = str(target)
     job.size_bytes = target.stat().st_size
     job.save(update_fields=["path", "size_bytes"])
-    transaction.on_commit(lambda: import_job_run_task.delay(str(job.id)))
+    jobs.job_enqueue(job=job)
     return job
 
 
@@ -283,6 +338,11 @@ def import_job_run(*, job_id: str) -> None:
     if job is None:
         return
     assert isinstance(job, ImportJob)
+    with jobs.job_heartbeats(job=job):
+        _import_job_execute(job)
+
+
+def _import_job_execute(job: ImportJob) -> None:
     project = Project.objects.get(id=job.project_id)
     state = IngestResult(
         accepted=job.accepted,
@@ -321,20 +381,41 @@ def import_job_run(*, job_id: str) -> None:
             ignored_fields=sorted(merged.ignored_fields),
         )
 
+    stopped = False
+
+    def report_or_stop(total: IngestResult, lines_done: int, bytes_done: int) -> bool:
+        nonlocal stopped
+        going = report(total, lines_done, bytes_done)
+        stopped = stopped or not going
+        return going
+
     try:
-        jobs.job_progress(job=job, fraction=job.progress, stage="importing", message="Reading the file")
-        calls_import_file(project=project, path=path, start_line=job.lines_done, progress=report)
+        if jobs.job_progress(job=job, fraction=job.progress, stage="importing", message="Reading the file"):
+            calls_import_file(project=project, path=path, start_line=job.lines_done, progress=report_or_stop)
+        else:
+            stopped = True
     except Exception as exc:
         jobs.job_fail(job=job, error=f"The import stopped: {exc}")
         raise
-    job.refresh_from_db()
-    if job.cancel_requested:
+    if stopped:  # cancelled (or lost to another worker, whose row this one must leave alone)
         jobs.job_cancelled(job=job)
         return
-    jobs.job_succeed(
-        job=job,
-        message=f"{job.accepted:,} calls stored, {job.duplicates:,} duplicates, {job.rejected_count:,} rejected",
-    )
+    _import_job_finish(job)
+
+
+def _import_job_finish(job: ImportJob) -> None:
+    """An import that stored nothing new is not a success unless every call was already stored."""
+    summary = f"{job.accepted:,} calls stored, {job.duplicates:,} duplicates, {job.rejected_count:,} rejected"
+    if job.accepted == 0 and job.duplicates == 0:
+        if job.rejected_count:
+            error = f"No call was stored: all {job.rejected_count:,} lines were rejected (see the errors below)"
+        else:
+            error = "No call was stored: the file holds no calls (one JSON object per line)"
+        jobs.job_fail(job=job, error=error, progress=1.0, message=summary)
+    elif job.accepted == 0 and not job.rejected_count:
+        jobs.job_succeed(job=job, message=f"Nothing new: all {job.duplicates:,} calls were already stored")
+    else:
+        jobs.job_succeed(job=job, message=summary)
 
 
 def import_job_cancel(*, job: ImportJob) -> ImportJob:

@@ -19,6 +19,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from apps.common.messages import content_text
+
 ERROR = "error"
 EMPTY_RESPONSE = "empty_response"
 TRUNCATED = "truncated"
@@ -64,18 +66,6 @@ _MIX = [np.uint64(_coefficient("mix", i, 1 << 64) | 1) for i in range(3)]
 # ---- per-call rules
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            p["text"]
-            for p in content
-            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
-        )
-    return ""
-
-
 def _tool_calls(message: Mapping[str, Any]) -> list[Any]:
     calls = message.get("tool_calls")
     return calls if isinstance(calls, list) else []
@@ -103,7 +93,7 @@ def _valid_tool_call(tool_call: Any) -> bool:
 
 
 def _chars(message: Mapping[str, Any]) -> int:
-    n = len(_text(message.get("content")))
+    n = len(content_text(message.get("content")))
     for tc in _tool_calls(message):
         fn = _function(tc)
         n += len(str(fn.get("name") or "")) + len(_arguments(fn))
@@ -133,7 +123,7 @@ def call_rule_reason(
     if response is None:
         return EMPTY_RESPONSE
     tool_calls = _tool_calls(response)
-    if not _text(response.get("content")).strip() and not tool_calls:
+    if not content_text(response.get("content")).strip() and not tool_calls:
         return EMPTY_RESPONSE
     if finish_reason == "length":
         return TRUNCATED
@@ -186,7 +176,7 @@ def prompt_key(request: Mapping[str, Any]) -> PromptKey:
         if not isinstance(m, dict):
             continue
         role = _normalise(str(m.get("role") or ""))
-        parts = [_normalise(_text(m.get("content")))]
+        parts = [_normalise(content_text(m.get("content")))]
         for tc in _tool_calls(m):
             fn = _function(tc)
             parts += [_normalise(str(fn.get("name") or "")), _normalise(_arguments(fn))]
@@ -212,12 +202,17 @@ def _shingle_hashes(text: str) -> np.ndarray:
     return (w[:-2] * _MIX[0] + w[1:-1] * _MIX[1] + w[2:] * _MIX[2]) >> np.uint64(32)
 
 
+# Near-duplicates are judged on a prompt's first 100,000 characters: linear work and bounded memory for a
+# 5 MB prompt (its whole shingle set would be a shingles x 64 array), the same verdict for real prompts.
+MINHASH_CHARS = 100_000
+
+
 def minhash_signature(text: str) -> list[int]:
     """For each of NUM_PERM hash functions, the minimum over the shingles of `text`.
 
     Stable across processes and machines; each value is below 2**61, so it fits a signed bigint.
     """
-    x = _shingle_hashes(text)[:, None]
+    x = _shingle_hashes(text[:MINHASH_CHARS])[:, None]
     h = x * _A_LO  # < 2**63
     hi = x * _A_HI  # < 2**62; hi * 2**31 = (hi >> 30) * 2**61 + (hi & (2**30 - 1)) * 2**31, and 2**61 = 1 mod P
     h += _B

@@ -66,4 +66,11 @@ class RescanJob(Job):
     changed = models.IntegerField(default=0)
 
     class Meta(Job.Meta):
-        pass
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="curation_one_active_rescan_per_project",
+                violation_error_message="A re-scan is already queued or running for this project",
+            )
+        ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from apps.calls.ingest import CallRow, preview_of
@@ -23,7 +23,6 @@ from apps.curation.pii import DEFAULT_THRESHOLD, ENTITY_TYPES
 from apps.curation.scanner import CustomPattern, PiiScanner, PolicySpec, Tally
 from apps.curation.selectors import curation_policy_get, stale_call_count
 from apps.jobs import services as jobs
-from apps.jobs.models import JobStatus
 from apps.projects.models import Project
 
 # Types a policy can switch; the last two are found only by an NER model (the pattern engine has none).
@@ -309,22 +308,22 @@ def near_duplicate_keys_replace(*, call_ids: list[Any]) -> None:
 
 @transaction.atomic
 def rescan_job_create(*, project: Project, created_by: User | None) -> RescanJob:
-    """Queue a re-scan of the calls stored under an older policy. One at a time per project."""
-    from workers.tasks.curation import rescan_job_run_task
-
-    active = RescanJob.objects.filter(project=project, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).first()
-    if active is not None:
-        raise Conflict("A re-scan is already running for this project", field="rescan")
+    """Queue a re-scan of the calls stored under an older policy. One at a time per project (a partial
+    unique constraint, so two concurrent requests cannot both start one)."""
     policy = curation_policy_get(project=project)
-    job = RescanJob.objects.create(
-        project=project,
-        policy_version=policy.version,
-        total=stale_call_count(project=project, policy=policy),
-        created_by=created_by,
-        stage="queued",
-        message="Waiting for a worker",
-    )
-    transaction.on_commit(lambda: rescan_job_run_task.delay(str(job.id)))
+    try:
+        with transaction.atomic():
+            job = RescanJob.objects.create(
+                project=project,
+                policy_version=policy.version,
+                total=stale_call_count(project=project, policy=policy),
+                created_by=created_by,
+                stage="queued",
+                message="Waiting for a worker on the cpu queue",
+            )
+    except IntegrityError:
+        raise Conflict("A re-scan is already running for this project", field="rescan") from None
+    jobs.job_enqueue(job=job)
     return job
 
 
@@ -366,6 +365,11 @@ def rescan_job_run(*, job_id: str) -> None:
     if job is None:
         return
     assert isinstance(job, RescanJob)
+    with jobs.job_heartbeats(job=job):
+        _rescan_job_execute(job)
+
+
+def _rescan_job_execute(job: RescanJob) -> None:
     project = Project.objects.get(id=job.project_id)
     policy = curation_policy_get(project=project)
     if policy.version != job.policy_version:  # the policy changed again since: apply the newest

@@ -12,11 +12,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.common import errors
 from apps.common.charts import Bar, bar_list_chart, column_chart
+from apps.common.pages import render_page, wants_fragment
 from apps.curation import eligibility, selectors, services
 from apps.curation.forms import CustomRecognizerFormSet, PolicyForm, custom_initial
 from apps.curation.scanner import CustomPattern, PiiScanner, PolicySpec
 from apps.projects.forms import add_domain_error
-from apps.projects.views import ProjectRequest, project_page, render_page, wants_fragment
+from apps.projects.pages import ProjectRequest, project_page
 
 # --- report -------------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
-from apps.calls.schemas import ErrorOut
+from apps.common.schemas import ErrorOut
 from apps.discovery import selectors, services
 from apps.discovery.models import ClusterStatus, DiscoveryRun, TaskCluster
 from apps.discovery.schemas import ClusterFilterIn, ClusterListOut, ClusterOut, DiscoveryRunIn, DiscoveryRunOut

@@ -32,7 +32,14 @@ class DiscoveryRun(Job):
     map_points = models.JSONField(default=list, help_text="[x, y, cluster id or null, call id] for the map.")
 
     class Meta(Job.Meta):
-        pass
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="discovery_one_active_run_per_project",
+                violation_error_message="A discovery run is already queued or running for this project",
+            )
+        ]
 
 
 class ClusterStatus(models.TextChoices):
@@ -69,6 +76,9 @@ class TaskCluster(models.Model):
     centres = models.JSONField(default=list, blank=True)
     first_run = models.ForeignKey(DiscoveryRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_run = models.ForeignKey(DiscoveryRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Statistics of its calls (apps.discovery.stats), refreshed when they change: pages never compute them.
+    stats = models.JSONField(default=dict, blank=True)
+    stats_at = models.DateTimeField(null=True, blank=True, help_text="When the statistics were computed.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,13 +9,14 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.calls.models import Call
 from apps.common.errors import Conflict, DomainError
 from apps.discovery import assignment, pipeline
 from apps.discovery.assignment import task_centres
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
+from apps.discovery.stats import task_stats_refresh
 from apps.jobs import services as jobs
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
@@ -24,20 +25,20 @@ ACTIVE_JOB = (JobStatus.QUEUED, JobStatus.RUNNING)
 ASSIGN_DEBOUNCE_S = 3
 
 
-def _enqueue(run: DiscoveryRun) -> None:
-    from workers.tasks.discovery import discovery_run_execute_task
-
-    transaction.on_commit(lambda: discovery_run_execute_task.delay(str(run.id)))
-
-
-def _refuse_if_running(project: Project) -> None:
-    active = DiscoveryRun.objects.filter(project=project, status__in=ACTIVE_JOB).first()
-    if active is not None:
+def _run_start(**fields: Any) -> DiscoveryRun:
+    """Create a queued run and enqueue it after commit. One active run per project is a partial unique
+    constraint, so two concurrent starts cannot both get one."""
+    try:
+        with transaction.atomic():
+            run = DiscoveryRun.objects.create(**fields, stage="queued", message="Waiting for a worker on the cpu queue")
+    except IntegrityError:
+        active = DiscoveryRun.objects.filter(project=fields["project"], status__in=ACTIVE_JOB).first()
+        state = active.get_status_display().lower() if active else "running"
         raise Conflict(
-            f"A discovery run is already {active.get_status_display().lower()} for this project; "
-            "wait for it or cancel it",
-            field="run",
-        )
+            f"A discovery run is already {state} for this project; wait for it or cancel it", field="run"
+        ) from None
+    jobs.job_enqueue(job=run)
+    return run
 
 
 @transaction.atomic
@@ -55,20 +56,15 @@ def discovery_run_create(
         raise DomainError("'until' must be after 'since'", field="until")
     if min_cluster_size is not None and min_cluster_size < 2:
         raise DomainError("The smallest task must be at least 2 calls", field="min_cluster_size")
-    _refuse_if_running(project)
-    run = DiscoveryRun.objects.create(
+    return _run_start(
         project=project,
         kind=RunKind.FULL,
         since=since,
         until=until,
         agents=[a for a in agents if a],
         min_cluster_size=min_cluster_size,
-        created_by=created_by,  # type: ignore[misc]
-        stage="queued",
-        message="Waiting for a worker",
+        created_by=created_by,
     )
-    _enqueue(run)
-    return run
 
 
 def discovery_run_cancel(*, run: DiscoveryRun) -> DiscoveryRun:
@@ -128,6 +124,7 @@ def task_cluster_merge(*, cluster: TaskCluster, into: TaskCluster) -> TaskCluste
     cluster.save()
     TaskCluster.objects.filter(merged_into=cluster).update(merged_into=into)
     pipeline.clusters_describe(project_id=into.project_id, cluster_ids=[into.id])
+    task_stats_refresh(project_id=into.project_id, cluster_ids=[into.id, cluster.id])
     into.refresh_from_db()
     return into
 
@@ -136,17 +133,7 @@ def task_cluster_merge(*, cluster: TaskCluster, into: TaskCluster) -> TaskCluste
 def task_cluster_split(*, cluster: TaskCluster, created_by: AbstractBaseUser | None) -> DiscoveryRun:
     """Queue a re-clustering inside one task; its parts become tasks of their own."""
     _active(cluster)
-    _refuse_if_running(cluster.project)
-    run = DiscoveryRun.objects.create(
-        project=cluster.project,
-        kind=RunKind.SPLIT,
-        target=cluster,
-        created_by=created_by,  # type: ignore[misc]
-        stage="queued",
-        message="Waiting for a worker",
-    )
-    _enqueue(run)
-    return run
+    return _run_start(project=cluster.project, kind=RunKind.SPLIT, target=cluster, created_by=created_by)
 
 
 @lru_cache(maxsize=1)
@@ -155,18 +142,12 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def assignment_schedule(*, project_id: Any) -> bool:
-    """After calls arrive: assign them to the current tasks soon, in the background. Bursts of
-    batches share one job (a short Redis lock). Returns whether a job was queued."""
+def assignment_due(*, project_id: Any) -> bool:
+    """After calls arrive: whether to assign them to the current tasks now. Bursts of batches share one
+    job (a short Redis lock); a project with no task yet has nothing to assign to."""
     if not TaskCluster.objects.filter(project_id=project_id, status=ClusterStatus.ACTIVE).exists():
         return False
-    client = _redis()
-    if not client.set(f"downshift:assign:{project_id}", 1, nx=True, ex=ASSIGN_DEBOUNCE_S):
-        return False
-    from workers.tasks.discovery import calls_assign_task
-
-    calls_assign_task.apply_async(args=[str(project_id)], countdown=ASSIGN_DEBOUNCE_S)
-    return True
+    return bool(_redis().set(f"downshift:assign:{project_id}", 1, nx=True, ex=ASSIGN_DEBOUNCE_S))
 
 
 def calls_assign_all(*, project_id: Any) -> int:
@@ -175,3 +156,8 @@ def calls_assign_all(*, project_id: Any) -> int:
     while assigned := assignment.calls_assign(project_id=project_id):
         total += assigned
     return total
+
+
+def task_cluster_stats_refresh(*, project_id: Any) -> int:
+    """Recompute every task's statistics after calls changed outside discovery (re-priced, deleted)."""
+    return task_stats_refresh(project_id=project_id)

@@ -1,98 +1,23 @@
-"""Project pages (the project list, API keys, members) and the helpers every project page uses."""
+"""Project pages: the project list, API keys, members."""
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any, cast
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as Forbidden
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render, resolve_url
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from apps.calls import selectors as call_selectors
 from apps.common import errors
+from apps.common.pages import render_page, to_login, wants_fragment
 from apps.projects import selectors, services
 from apps.projects.forms import ApiKeyForm, MemberAddForm, MemberRoleForm, ProjectForm, add_domain_error
-from apps.projects.models import Membership, Project, Role
-
-# --- helpers shared by every project page ---------------------------------------------------------
-
-
-class ProjectRequest(HttpRequest):
-    """A request to a project page, once project_page has resolved the project and the person's role."""
-
-    user: User
-    htmx: HtmxDetails
-    project: Project
-    membership: Membership
-
-
-ProjectView = Callable[..., HttpResponse]
-
-
-def wants_fragment(request: HttpRequest) -> bool:
-    """An htmx request swaps a fragment; a history restore after a cache miss needs the whole page."""
-    htmx: HtmxDetails | None = getattr(request, "htmx", None)
-    return htmx is not None and bool(htmx) and not htmx.history_restore_request
-
-
-def render_page(
-    request: HttpRequest, template: str, context: dict[str, Any], *, fragment: str, status: int = 200
-) -> HttpResponse:
-    """The page, or only its `{% partialdef fragment %}` when htmx asked."""
-    name = f"{template}#{fragment}" if wants_fragment(request) else template
-    response = render(request, name, context, status=status)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
-def _to_login(request: HttpRequest) -> HttpResponse:
-    htmx = getattr(request, "htmx", None)
-    if htmx:
-        # Send the browser itself to the login page, back to the page it was on, not into a fragment.
-        after = htmx.current_url_abs_path or reverse("projects:list")
-        return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': after})}")
-    return redirect_to_login(request.get_full_path())
-
-
-def require_ability(request: ProjectRequest, ability: str) -> None:
-    if not request.membership.can(ability):
-        raise Forbidden(f"Your role ({request.membership.get_role_display()}) cannot do this")
-
-
-def project_page(ability: str = "view") -> Callable[[ProjectView], ProjectView]:
-    """Resolve `slug` to a project the person may use for `ability`; set request.project and
-    request.membership (the navigation reads them). Anonymous -> login, outsiders -> 404, a role
-    without the ability -> 403. NotFound / PermissionDenied raised by the view map the same way."""
-
-    def decorate(view: ProjectView) -> ProjectView:
-        @wraps(view)
-        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return _to_login(request)
-            try:
-                project, membership = selectors.project_get_for_user(slug=slug, user=request.user, ability=ability)
-                page = cast(ProjectRequest, request)
-                page.project, page.membership = project, membership
-                return view(page, *args, **kwargs)
-            except errors.NotFound as exc:
-                raise Http404(exc.message) from exc
-            except errors.PermissionDenied as exc:
-                raise Forbidden(exc.message) from exc
-
-        return wrapper
-
-    return decorate
-
+from apps.projects.models import Role
+from apps.projects.pages import ProjectRequest, project_page, require_ability
 
 # --- the project list -------------------------------------------------------------------------------
 
@@ -116,14 +41,14 @@ def _project_list_page(request: HttpRequest, form: ProjectForm, status: int = 20
 @require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        return _to_login(request)
+        return to_login(request)
     return _project_list_page(request, ProjectForm())
 
 
 @require_POST
 def project_create(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        return _to_login(request)
+        return to_login(request)
     if not request.user.is_superuser:
         raise Forbidden("Only a superuser can create projects")
     form = ProjectForm(request.POST)

@@ -121,3 +121,38 @@ def test_the_whole_sample_imports(project: Project) -> None:
     result = services.calls_import_file(project=project, path=SAMPLE_PATH)
     assert (result.accepted, result.rejected_count) == (3000, 0)
     assert Call.objects.filter(project=project, response__tool_calls__isnull=False).count() == 375
+
+
+def run_upload(project: Project, data: bytes) -> ImportJob:
+    job = services.import_job_create(project=project, upload=io.BytesIO(data), filename="calls.jsonl", created_by=None)
+    services.import_job_run(job_id=str(job.id))
+    job.refresh_from_db()
+    return job
+
+
+def test_an_upload_in_which_no_line_is_valid_fails_and_says_why(project: Project) -> None:
+    job = run_upload(project, jsonl(make_call(latency_ms="x"), make_call(agent=7), broken=True))
+    assert job.status == JobStatus.FAILED and job.rejected_count == 3
+    assert job.error == "No call was stored: all 3 lines were rejected (see the errors below)"
+    assert [r["index"] for r in job.rejected] == [0, 1, 2]
+
+
+def test_an_empty_upload_fails_and_says_why(project: Project) -> None:
+    job = run_upload(project, b"\n\n")
+    assert job.status == JobStatus.FAILED and "the file holds no calls" in job.error
+
+
+def test_an_upload_of_calls_already_stored_succeeds_and_says_nothing_was_new(project: Project) -> None:
+    data = jsonl(make_call(id="a"), make_call(id="b"))
+    assert run_upload(project, data).status == JobStatus.SUCCEEDED
+    again = run_upload(project, data)
+    assert again.status == JobStatus.SUCCEEDED and again.message == "Nothing new: all 2 calls were already stored"
+    assert Call.objects.filter(project=project).count() == 2
+
+
+def test_a_line_over_the_per_call_limit_is_rejected_and_the_rest_stored(project: Project, settings: object) -> None:
+    settings.INGEST_MAX_BYTES = 4096  # type: ignore[attr-defined]
+    huge = make_call(id="huge", response={"role": "assistant", "content": "x" * 5000})
+    job = run_upload(project, jsonl(make_call(id="a"), huge, make_call(id="c")))
+    assert job.status == JobStatus.SUCCEEDED and (job.accepted, job.rejected_count) == (2, 1)
+    assert job.rejected[0]["index"] == 1 and "a call can be at most" in job.rejected[0]["errors"][0]["message"]

@@ -52,10 +52,10 @@ def test_uploading_stores_the_good_calls_and_reports_the_broken_line(
     job = ImportJob.objects.get(project=project)
     assert response.status_code == 302 and response["Location"] == job_url(job)
     assert job.filename == "calls.jsonl" and job.status == JobStatus.QUEUED
-    with mock.patch("workers.tasks.calls.import_job_run_task.delay") as delay:
+    with mock.patch("apps.calls.tasks.import_job_run_task.apply_async") as apply_async:
         assert len(callbacks) == 1
         callbacks[0]()
-    delay.assert_called_once_with(str(job.id))
+    apply_async.assert_called_once_with(args=[str(job.id)])
 
     queued = engineer_client.get(job_url(job)).content.decode()
     assert "Queued" in queued and 'hx-trigger="every 2s"' in queued and "Cancel import" in queued

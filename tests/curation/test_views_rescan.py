@@ -66,9 +66,9 @@ def test_starting_a_rescan_queues_a_job_and_shows_its_page(
     assert response.status_code == 302 and response["Location"] == job_url(job)
     assert job.status == JobStatus.QUEUED and job.policy_version == 2 and job.total == 2 and job.created_by == owner
     assert len(callbacks) == 1
-    with mock.patch("workers.tasks.curation.rescan_job_run_task.delay") as delay:
+    with mock.patch("apps.curation.tasks.rescan_job_run_task.apply_async") as apply_async:
         callbacks[0]()
-    delay.assert_called_once_with(str(job.id))
+    apply_async.assert_called_once_with(args=[str(job.id)])
 
     html = owner_client.get(job_url(job)).content.decode()
     assert "<html" in html and "Re-scan under policy v2" in html and "Queued" in html

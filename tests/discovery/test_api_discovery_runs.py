@@ -29,9 +29,9 @@ def test_starts_a_run_and_queues_it_after_commit(
     assert body["id"] == str(run.id)
     assert (body["kind"], body["status"], body["progress"], body["clusters_found"]) == ("full", "queued", 0.0, 0)
     assert len(callbacks) == 1
-    with mock.patch("workers.tasks.discovery.discovery_run_execute_task.delay") as delay:
+    with mock.patch("apps.discovery.tasks.discovery_run_execute_task.apply_async") as apply_async:
         callbacks[0]()
-    delay.assert_called_once_with(str(run.id))
+    apply_async.assert_called_once_with(args=[str(run.id)])
 
 
 def test_the_window_agents_and_smallest_task_reach_the_run(api_client: Client, project: Project) -> None:

@@ -57,7 +57,7 @@ def test_ingest_schedules_assignment_only_once_a_project_has_tasks(
 ) -> None:
     queued: list[str] = []
     monkeypatch.setattr(
-        "workers.tasks.discovery.calls_assign_task.apply_async", lambda args, countdown: queued.append(args[0])
+        "apps.discovery.tasks.calls_assign_task.apply_async", lambda args, countdown: queued.append(args[0])
     )
     import redis
     from django.conf import settings

@@ -6,9 +6,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.discovery.models import DiscoveryRun
+from apps.discovery.tasks import discovery_run_execute_task
 from apps.projects.models import Project
 from tests.conftest import make_call
-from workers.tasks.discovery import discovery_run_execute_task
 
 
 def discover(*args: str) -> tuple[str, str]:
@@ -20,7 +20,7 @@ def discover(*args: str) -> tuple[str, str]:
 @pytest.mark.django_db(transaction=True)
 def test_wait_runs_discovery_here_and_prints_the_tasks(sample_calls: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     queued: list[str] = []
-    monkeypatch.setattr(discovery_run_execute_task, "delay", queued.append)
+    monkeypatch.setattr(discovery_run_execute_task, "apply_async", lambda args: queued.append(args[0]))
 
     out, err = discover("--project", sample_calls.slug, "--min-cluster-size", "10", "--wait")
 

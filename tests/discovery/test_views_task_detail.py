@@ -157,9 +157,9 @@ def test_splitting_queues_a_split_run_and_goes_to_its_page(
     assert response.status_code == 302 and response["Location"] == f"/p/acme/tasks/runs/{run.id}/"
     assert run.kind == RunKind.SPLIT and run.target == task and run.status == JobStatus.QUEUED
     assert run.created_by == engineer and len(callbacks) == 1
-    with mock.patch("workers.tasks.discovery.discovery_run_execute_task.delay") as delay:
+    with mock.patch("apps.discovery.tasks.discovery_run_execute_task.apply_async") as apply_async:
         callbacks[0]()
-    delay.assert_called_once_with(str(run.id))
+    apply_async.assert_called_once_with(args=[str(run.id)])
     assert f'href="/p/acme/tasks/runs/{run.id}/"' in engineer_client.get(url(task)).content.decode()
 
 

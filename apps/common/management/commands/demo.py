@@ -79,22 +79,10 @@ class Command(BaseCommand):
                 env=env,
                 cwd=settings.BASE_DIR,
             ),
-            subprocess.Popen(
-                [
-                    str(bin_dir / "celery"),
-                    "-A",
-                    "controlplane",
-                    "worker",
-                    "-Q",
-                    "cpu",
-                    "--concurrency",
-                    "1",
-                    "--loglevel",
-                    "INFO",
-                ],
-                env=env,
-                cwd=settings.BASE_DIR,
-            ),
+            # One worker per queue, so a long training run never holds up an upload or a discovery run;
+            # Celery beat rides in the cpu worker and runs the sweep that requeues jobs of dead workers.
+            self._worker(bin_dir, env, "cpu", "-B", "-s", str(settings.VAR_DIR / "celerybeat-schedule")),
+            self._worker(bin_dir, env, "gpu", "-n", "gpu@%h"),
         ]
         try:
             self._wait_for(host, port, children)
@@ -142,6 +130,11 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save(update_fields=["password"])
         return password
+
+    @staticmethod
+    def _worker(bin_dir: Path, env: dict[str, str], queue: str, *extra: str) -> subprocess.Popen[bytes]:
+        command = [str(bin_dir / "celery"), "-A", "controlplane", "worker", "-Q", queue, "--concurrency", "1"]
+        return subprocess.Popen([*command, *extra, "--loglevel", "INFO"], env=env, cwd=settings.BASE_DIR)
 
     def _wait_for(self, host: str, port: int, children: list[subprocess.Popen[bytes]]) -> None:
         for _ in range(120):
