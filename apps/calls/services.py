@@ -194,12 +194,7 @@ def reprice_job_create(*, model_prices: list[ModelPrice], created_by: User | Non
 
 def reprice_job_run(*, job_id: str) -> None:
     """Re-price model by model. Safe to run again: the same prices give the same costs."""
-    job = jobs.job_claim(model=RepriceJob, job_id=job_id)
-    if job is None:
-        return
-    assert isinstance(job, RepriceJob)
-    with jobs.job_heartbeats(job=job):
-        _reprice_job_execute(job)
+    jobs.job_run(model=RepriceJob, job_id=job_id, execute=_reprice_job_execute)
 
 
 def _reprice_job_execute(job: RepriceJob) -> None:
@@ -334,12 +329,7 @@ def import_job_create(
 def import_job_run(*, job_id: str) -> None:
     """Run an import job. Safe to re-deliver: it resumes after the last batch it recorded,
     and re-sent calls are duplicates, never stored twice."""
-    job = jobs.job_claim(model=ImportJob, job_id=job_id)
-    if job is None:
-        return
-    assert isinstance(job, ImportJob)
-    with jobs.job_heartbeats(job=job):
-        _import_job_execute(job)
+    jobs.job_run(model=ImportJob, job_id=job_id, execute=_import_job_execute)
 
 
 def _import_job_execute(job: ImportJob) -> None:

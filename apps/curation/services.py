@@ -361,12 +361,7 @@ def _rescan_batch(*, project: Project, policy: CurationPolicy, calls: list[Call]
 
 
 def rescan_job_run(*, job_id: str) -> None:
-    job = jobs.job_claim(model=RescanJob, job_id=job_id)
-    if job is None:
-        return
-    assert isinstance(job, RescanJob)
-    with jobs.job_heartbeats(job=job):
-        _rescan_job_execute(job)
+    jobs.job_run(model=RescanJob, job_id=job_id, execute=_rescan_job_execute)
 
 
 def _rescan_job_execute(job: RescanJob) -> None:

@@ -9,10 +9,10 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from django.conf import settings
@@ -24,6 +24,8 @@ from apps.jobs import registry
 from apps.jobs.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
+
+J = TypeVar("J", bound=Job)
 
 
 def worker_name() -> str:
@@ -158,6 +160,17 @@ def job_heartbeats(*, job: Job) -> Iterator[threading.Event]:
     finally:
         stop.set()
         thread.join(timeout=1)  # a daemon: a beat stuck on a lock must not hold the job up
+
+
+def job_run(*, model: type[J], job_id: UUID | str, execute: Callable[[J], None]) -> None:
+    """The body of every job task: claim the job (a re-delivered message finds it taken and returns), then
+    run `execute` while a thread beats its heartbeat."""
+    job = job_claim(model=model, job_id=job_id)
+    if job is None:
+        return
+    assert isinstance(job, model)
+    with job_heartbeats(job=job):
+        execute(job)
 
 
 # --- the sweep ----------------------------------------------------------------------------------------
