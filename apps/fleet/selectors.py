@@ -101,6 +101,28 @@ def workers_on_queue(*, queue: str) -> list[GpuWorker]:
     return list(GpuWorker.objects.filter(queues__contains=[queue]))
 
 
+START_WORKER = "start one with `celery -A controlplane worker -Q {queue}` (see README)"
+
+
+def queue_wait_note(*, queue: str) -> str:
+    """Why a job queued on `queue` cannot start now for want of a worker: none takes the queue, none of
+    those is online, or every one is draining. "" when some worker can take it."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return ""
+    start = START_WORKER.format(queue=queue)
+    workers = workers_on_queue(queue=queue)
+    if not workers:
+        return f"Waiting: no worker takes the {queue} queue; {start}."
+    live = [w for w in workers if worker_is_live(worker=w)]
+    if not live:
+        names = ", ".join(w.name for w in workers)
+        return f"Waiting: no worker on the {queue} queue is online ({names} stopped or went silent); {start}."
+    if all(w.draining for w in live):
+        names = ", ".join(w.name for w in live)
+        return f"Waiting: every worker on the {queue} queue is draining ({names}); resume one on the GPU workers page."
+    return ""
+
+
 def largest_gpu_mb() -> int | None:
     """The most memory on any one GPU of the registered workers (a job runs on one GPU)."""
     return max((w.largest_gpu_mb for w in GpuWorker.objects.only("gpus")), default=0) or None

@@ -4,23 +4,21 @@ action is a plain POST that redirects back, so the page works without JavaScript
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as Forbidden
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, resolve_url
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from apps.common import errors
-from apps.common.pages import render_page, wants_fragment
+from apps.common.pages import render_page, to_login, wants_fragment
 from apps.fleet import selectors, services
 from apps.fleet.selectors import WorkerRow, WorkerStatus
+from apps.jobs.selectors import job_running_on
 from apps.specialists import selectors as specialists
 
 BADGES = {
@@ -39,10 +37,7 @@ def workers_admin(view: View) -> View:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
-            if getattr(request, "htmx", False):
-                after = urlencode({"next": reverse("fleet:list")})
-                return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?{after}")
-            return redirect_to_login(request.get_full_path())
+            return to_login(request)
         if not selectors.user_may_manage_workers(user=request.user):
             raise Forbidden("Only staff or a project admin can manage GPU workers")
         return view(request, *args, **kwargs)
@@ -77,6 +72,8 @@ def _gpu(gpu: dict[str, Any]) -> dict[str, Any]:
 
 def _row(row: WorkerRow, runs: dict[str, Any]) -> dict[str, Any]:
     run = runs.get(row.current_job)
+    # Not a training run: an upload, re-scan, discovery run... is the worker's current job all the same.
+    other = job_running_on(worker=row.worker.name) if run is None and row.status != WorkerStatus.OFFLINE else None
     return {
         "worker": row.worker,
         "status": row.status,
@@ -90,6 +87,8 @@ def _row(row: WorkerRow, runs: dict[str, Any]) -> dict[str, Any]:
         if run
         else "",
         "live": row.status != WorkerStatus.OFFLINE,
+        "other_label": other[0] if other else "",
+        "other_job": other[1] if other else None,
     }
 
 

@@ -29,7 +29,12 @@ J = TypeVar("J", bound=Job)
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who runs a job: the Celery worker's node name (as the workers page lists it) and the process id,
+    or the host name outside a Celery task (a management command running a job in place)."""
+    from celery import current_task
+
+    node = getattr(getattr(current_task, "request", None), "hostname", None) if current_task else None
+    return f"{node or socket.gethostname()}:{os.getpid()}"
 
 
 def stale_before(*, now: datetime | None = None) -> datetime:

@@ -20,7 +20,7 @@ from apps.specialists.models import CatalogModel, SpecialistKind, Split, Trainin
 from apps.specialists.selection import Ranking, candidates_rank
 from apps.specialists.weights import CLASSIFIER_ENCODER, ModelRef, weights_here
 
-START_WORKER = "start one with `celery -A controlplane worker -Q {queue}` (see README)"
+START_WORKER = fleet.START_WORKER
 QUEUE_WORDS = {"gpu": "GPU", "cpu": "CPU"}
 
 # --- the catalog and its weights ----------------------------------------------------------------------
@@ -262,17 +262,9 @@ def training_run_queue_note(*, run: TrainingRun) -> str:
     start = START_WORKER.format(queue=queue)
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return "Waiting to run in the web process (CELERY_TASK_ALWAYS_EAGER)"
-    workers = fleet.workers_on_queue(queue=queue)
-    if not workers:
-        return f"Waiting: no worker takes the {queue} queue; {start}."
-    live = [w for w in workers if fleet.worker_is_live(worker=w)]
-    if not live:
-        names = ", ".join(w.name for w in workers)
-        return f"Waiting: no worker on the {queue} queue is online ({names} stopped or went silent); {start}."
-    taking = [w for w in live if not w.draining]
-    if not taking:
-        names = ", ".join(w.name for w in live)
-        return f"Waiting: every worker on the {queue} queue is draining ({names}); resume one on the GPU workers page."
+    if note := fleet.queue_wait_note(queue=queue):
+        return note
+    taking = [w for w in fleet.workers_on_queue(queue=queue) if fleet.worker_is_live(worker=w) and not w.draining]
     if run.kind == SpecialistKind.LORA:
         if run.method == "qlora":
             taking = [w for w in taking if w.gpus]

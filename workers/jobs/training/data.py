@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apps.common.messages import content_text
 from workers.jobs.training.config import IGNORE, LoraConfig, TrainingError
 
 if TYPE_CHECKING:
@@ -32,20 +33,12 @@ class Block:
     real: int  # tokens that are not padding
 
 
-def _text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content)
-
-
 def normalise_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """OpenAI chat messages as chat templates expect them: text content, tool-call arguments as objects."""
     out = []
     for message in messages:
         m = dict(message)
-        m["content"] = _text(m.get("content"))
+        m["content"] = content_text(m.get("content"))
         if m.get("tool_calls"):
             calls = []
             for call in m["tool_calls"]:
