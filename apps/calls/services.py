@@ -393,17 +393,21 @@ def _import_job_execute(job: ImportJob) -> None:
     _import_job_finish(job)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _import_job_finish(job: ImportJob) -> None:
     """An import that stored nothing new is not a success unless every call was already stored."""
-    summary = f"{job.accepted:,} calls stored, {job.duplicates:,} duplicates, {job.rejected_count:,} rejected"
+    summary = f"{_count(job.accepted, 'call')} stored, {job.duplicates:,} duplicates, {job.rejected_count:,} rejected"
     if job.accepted == 0 and job.duplicates == 0:
         if job.rejected_count:
-            error = f"No call was stored: all {job.rejected_count:,} lines were rejected (see the errors below)"
+            error = f"No call was stored: {_count(job.rejected_count, 'line')} rejected (see the errors below)"
         else:
             error = "No call was stored: the file holds no calls (one JSON object per line)"
         jobs.job_fail(job=job, error=error, progress=1.0, message=summary)
     elif job.accepted == 0 and not job.rejected_count:
-        jobs.job_succeed(job=job, message=f"Nothing new: all {job.duplicates:,} calls were already stored")
+        jobs.job_succeed(job=job, message=f"Nothing new: {_count(job.duplicates, 'call')} already stored")
     else:
         jobs.job_succeed(job=job, message=summary)
 

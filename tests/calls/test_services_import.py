@@ -133,7 +133,7 @@ def run_upload(project: Project, data: bytes) -> ImportJob:
 def test_an_upload_in_which_no_line_is_valid_fails_and_says_why(project: Project) -> None:
     job = run_upload(project, jsonl(make_call(latency_ms="x"), make_call(agent=7), broken=True))
     assert job.status == JobStatus.FAILED and job.rejected_count == 3
-    assert job.error == "No call was stored: all 3 lines were rejected (see the errors below)"
+    assert job.error == "No call was stored: 3 lines rejected (see the errors below)"
     assert [r["index"] for r in job.rejected] == [0, 1, 2]
 
 
@@ -142,11 +142,16 @@ def test_an_empty_upload_fails_and_says_why(project: Project) -> None:
     assert job.status == JobStatus.FAILED and "the file holds no calls" in job.error
 
 
+def test_the_summary_counts_one_call_in_the_singular(project: Project) -> None:
+    job = run_upload(project, jsonl(make_call(id="only")))
+    assert job.message == "1 call stored, 0 duplicates, 0 rejected"
+
+
 def test_an_upload_of_calls_already_stored_succeeds_and_says_nothing_was_new(project: Project) -> None:
     data = jsonl(make_call(id="a"), make_call(id="b"))
     assert run_upload(project, data).status == JobStatus.SUCCEEDED
     again = run_upload(project, data)
-    assert again.status == JobStatus.SUCCEEDED and again.message == "Nothing new: all 2 calls were already stored"
+    assert again.status == JobStatus.SUCCEEDED and again.message == "Nothing new: 2 calls already stored"
     assert Call.objects.filter(project=project).count() == 2
 
 
