@@ -36,7 +36,7 @@ timings (DiscoveryRun.timings), and a finer split measured by wrapping product f
 the feature vectors, PCA, HDBSCAN, the map's UMAP, writing the assignments, describing the tasks.
 
 Ingestion normally schedules incremental assignment of new calls (a Celery task) once a project has
-tasks. The bench turns that off (apps.calls.services.assignment_schedule becomes a no-op), so no job
+tasks. The bench turns that off (it disconnects discovery's receiver of apps.calls.signals.calls_stored), so no job
 is queued without a worker, and the re-run is the worst case: nothing assigned or embedded the new
 calls in between, the re-run embeds their new texts itself.
 
@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -482,7 +482,7 @@ def child(run_id: str, out: str) -> None:
 
     import workers.jobs.clustering as clustering
     import workers.jobs.embedding as embedding
-    from apps.discovery import features, pipeline
+    from apps.discovery import describe, features, pipeline
 
     watch = Stopwatch()
     watch.wrap(pipeline, "task_keys_ensure", "read new calls + texts + embed (task_keys_ensure)")
@@ -494,7 +494,7 @@ def child(run_id: str, out: str) -> None:
     watch.wrap(clustering, "assign", "nearest-centre assignment")
     watch.wrap(clustering, "_reduce", "map (UMAP to 2-d)")
     watch.wrap(pipeline, "write_assignments|_write_assignments", "write assignments")
-    watch.wrap(pipeline, "clusters_describe", "describe tasks")
+    watch.wrap(describe, "clusters_describe_compute", "describe tasks")
     t0 = time.perf_counter()
     pipeline.discovery_run_execute(run_id=run_id)
     seconds = time.perf_counter() - t0
@@ -724,10 +724,9 @@ def main() -> int:
     import django
 
     django.setup()
-    import apps.calls.services as call_services
+    from apps.calls.signals import calls_stored
 
-    no_schedule: Callable[..., bool] = lambda **kwargs: False  # noqa: E731
-    call_services.assignment_schedule = no_schedule  # type: ignore[assignment]
+    calls_stored.disconnect(dispatch_uid="discovery.assign")
     stamp = time.strftime("%Y%m%d%H%M%S") + f"-{os.getpid()}"
     commit, sources = code_state()
     now = time.strftime("%Y-%m-%d %H:%M")
