@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.projects import services
-from apps.projects.models import ApiKey, Membership, Project
+from apps.projects.models import ApiKey, Membership, OneTimePassword, Project
 
 
 class MembershipInline(admin.TabularInline):
@@ -58,3 +58,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for key in keys:
             services.api_key_revoke(key=key)
         self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+
+
+@admin.register(OneTimePassword)
+class OneTimePasswordAdmin(admin.ModelAdmin):
+    """People who still sign in with a generated password; deleting a row lets them keep it."""
+
+    list_display = ["user", "created_at"]
+    search_fields = ["user__username"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

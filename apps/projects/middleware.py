@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.projects.models import OneTimePassword
+from apps.projects.selectors import one_time_password_held
 
 
 class OneTimePasswordMiddleware:
@@ -20,7 +20,7 @@ class OneTimePasswordMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated and not self._exempt(request.path_info):
-            if OneTimePassword.objects.filter(user_id=request.user.pk).exists():
+            if one_time_password_held(user_id=request.user.pk):
                 return self._to_change(request)
         return self.get_response(request)
 

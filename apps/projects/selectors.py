@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 
 from apps.common.errors import NotFound, PermissionDenied
 from apps.common.ids import as_uuid
-from apps.projects.models import ApiKey, Membership, Project, Role
+from apps.projects.models import ApiKey, Membership, OneTimePassword, Project, Role
 
 
 def project_list(*, user: User) -> QuerySet[Project]:
@@ -60,3 +60,8 @@ def membership_get_by_username(*, project: Project, username: str) -> Membership
 def role_by_project(*, user: User) -> dict[Any, str]:
     """The person's role in each of their projects, keyed by project id."""
     return dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+
+
+def one_time_password_held(*, user_id: Any) -> bool:
+    """Whether the person still signs in with a password someone else generated (and must change it)."""
+    return OneTimePassword.objects.filter(user_id=user_id).exists()

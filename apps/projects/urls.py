@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.projects import views, views_account
+from apps.projects import views
 
 app_name = "projects"
 urlpatterns = [
@@ -11,5 +11,5 @@ urlpatterns = [
     path("p/<slug:slug>/members/", views.members, name="members"),
     path("p/<slug:slug>/members/<str:username>/role/", views.member_role, name="member_role"),
     path("p/<slug:slug>/members/<str:username>/remove/", views.member_remove, name="member_remove"),
-    path("account/password/", views_account.password_change, name="password_change"),
+    path("account/password/", views.password_change, name="password_change"),
 ]

@@ -77,3 +77,8 @@ def test_next_may_not_leave_the_site(login: Callable[[User], Client], holder: Us
 
 def test_wrong_method_is_not_allowed(login: Callable[[User], Client], holder: User) -> None:
     assert login(holder).put(URL).status_code == 405
+
+
+def test_every_page_offers_the_change_in_the_account_menu(login: Callable[[User], Client], engineer: User) -> None:
+    html = login(engineer).get("/p/acme/").content.decode()
+    assert f'href="{URL}">Change password</a>' in html
