@@ -26,6 +26,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from apps.common.errors import TooLarge
 from apps.curation import operators
 from apps.curation.pii import (
+    DEFAULT_ENTITY_TYPES,
     DEFAULT_THRESHOLD,
     ENTITY_TYPES,
     SECRET_FIELD,
@@ -81,7 +82,9 @@ class CustomPattern:
 class PolicySpec:
     """Everything the scanner needs from a project's policy, as plain values (no database)."""
 
-    thresholds: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(ENTITY_TYPES, DEFAULT_THRESHOLD))
+    thresholds: Mapping[str, float] = field(
+        default_factory=lambda: dict.fromkeys(DEFAULT_ENTITY_TYPES, DEFAULT_THRESHOLD)
+    )
     allow_list: tuple[str, ...] = ()
     custom: tuple[CustomPattern, ...] = ()
     operator: str = "replace"

@@ -19,7 +19,7 @@ from apps.calls.models import Call
 from apps.common.errors import Conflict, DomainError
 from apps.curation import eligibility
 from apps.curation.models import CurationPolicy, NearDuplicateKey, Operator, RescanJob
-from apps.curation.pii import DEFAULT_THRESHOLD, ENTITY_TYPES
+from apps.curation.pii import DEFAULT_THRESHOLD, ENTITY_TYPES, OFF_BY_DEFAULT_TYPES
 from apps.curation.scanner import CustomPattern, PiiScanner, PolicySpec, Tally
 from apps.curation.selectors import curation_policy_get, stale_call_count
 from apps.jobs import services as jobs
@@ -28,7 +28,7 @@ from apps.projects.models import Project
 # Types a policy can switch; the last two are found only by an NER model (the pattern engine has none).
 POLICY_TYPES = (*ENTITY_TYPES, "LOCATION", "ORGANIZATION")
 NER_ONLY_TYPES = frozenset({"LOCATION", "ORGANIZATION"})
-OFF_BY_DEFAULT = frozenset({"ORGANIZATION"})
+OFF_BY_DEFAULT = frozenset({"ORGANIZATION", *OFF_BY_DEFAULT_TYPES})
 CUSTOM_ENTITY = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
 RESCAN_BATCH = 500
 
