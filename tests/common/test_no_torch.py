@@ -15,7 +15,7 @@ HEAVY = ("torch", "transformers", "peft", "sentence_transformers")
 
 WEB_WORKER = """
 import json, sys
-import controlplane.wsgi  # what gunicorn loads: django.setup() and the PII engine's warm-up
+{start}
 import controlplane.urls  # every page and API module
 from django.test import Client
 
@@ -29,11 +29,23 @@ print(json.dumps({
 """
 
 
-def test_the_web_process_imports_no_torch() -> None:
+STARTS = {
+    "gunicorn": "import controlplane.wsgi  # django.setup() and the PII engine's warm-up",
+    "django.setup": "import django; django.setup()  # what manage.py runserver and every command do",
+}
+
+
+@pytest.mark.parametrize("start", STARTS.values(), ids=list(STARTS))
+def test_the_web_process_imports_no_torch(start: str) -> None:
     if importlib.util.find_spec("torch") is None:
         pytest.skip("torch is not installed here (no ml extra), so nothing could import it")
     done = subprocess.run(
-        [sys.executable, "-c", WEB_WORKER, *HEAVY], cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
+        [sys.executable, "-c", WEB_WORKER.replace("{start}", start), *HEAVY],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
