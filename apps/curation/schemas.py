@@ -24,7 +24,10 @@ class CurationPolicyOut(Schema):
     allow_list: list[str] = Field(description="Values never redacted (case-insensitive)")
     custom_recognizers: list[CustomRecognizerOut]
     operator: str = Field(description="replace, mask or pseudonymise: what a found value becomes")
-    ner_model: str = Field(description="Path of the NER model that also finds places and organisations; empty for none")
+    ner_model: str = Field(
+        description="The NER model that finds people, places, groups and organisations: an installed spaCy "
+        "package name, or a folder (spaCy or transformers); empty for the pattern engine alone"
+    )
     max_call_tokens: int = Field(description="Calls with more prompt and completion tokens are not used for training")
     updated_at: datetime
 

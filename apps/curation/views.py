@@ -1,6 +1,7 @@
 """Curation pages: the report (what redaction found, what may become training data), the policy
 with its live preview, and re-scans."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -15,9 +16,97 @@ from apps.common.charts import Bar, bar_list_chart, column_chart
 from apps.common.pages import render_page, wants_fragment
 from apps.curation import eligibility, selectors, services
 from apps.curation.forms import CustomRecognizerFormSet, PolicyForm, custom_initial
+from apps.curation.models import CurationPolicy
+from apps.curation.ner import NerModelInfo, ner_model_info
 from apps.curation.scanner import CustomPattern, PiiScanner, PolicySpec
 from apps.projects.forms import add_domain_error
 from apps.projects.pages import ProjectRequest, project_page
+
+# --- what the engine finds ------------------------------------------------------------------------------
+
+# (found by, misses) of the pattern types, whatever the NER model.
+PATTERN_COVERAGE = {
+    "EMAIL_ADDRESS": ("e-mail addresses with a known top-level domain",
+                      "addresses written out to dodge filters (jane at example dot com)"),
+    "PHONE_NUMBER": ("phone numbers in national and international formats (+ and a country code)",
+                     "numbers of countries it is not set up for written without +, numbers spelled out in words"),
+    "CREDIT_CARD": ("card numbers that pass the Luhn check, grouped or not",
+                    "numbers split across fields or lines"),
+    "IBAN_CODE": ("IBANs with a valid checksum, grouped or not",
+                  "national account numbers that are not IBANs (a UK sort code and account number)"),
+    "IP_ADDRESS": ("IPv4 and IPv6 addresses", "host names"),
+    "US_SSN": ("US social security numbers", "other countries' national id numbers"),
+    "CRYPTO": ("bitcoin addresses with a valid checksum", "other currencies' wallets (Ethereum 0x...)"),
+    "STREET_ADDRESS": ("a house number and a street name with a street word in several languages (12 Baker Street, "
+                       "Hauptstr. 5, 3 rue de la Paix), with the town and postcode after it",
+                       "addresses with no number or no street word, post office boxes, addresses split across fields"),
+    "US_ZIP_CODE": ("US ZIP and ZIP+4 codes after a state or a ZIP cue word",
+                    "a five-digit code with nothing around it that says it is a ZIP code"),
+    "SECRET": ("API keys and tokens (OpenAI, AWS, GitHub, Slack, Google, JWT, bearer headers, private keys) and "
+               "the values of fields named like password, token or secret",
+               "keys of other services with no telling prefix, in a field whose name does not say so"),
+}  # fmt: skip
+# (found by, misses) with an NER model that has a label for the type; {model} is its name and version.
+NER_COVERAGE = {
+    "PERSON": ("the NER model {model}: names in running text, in most forms people write them (full names, "
+               "titles, surname first, hyphenated, an initial and a surname), scored up by cue words nearby (name, "
+               "Mr, customer, regards); and, in any case, the names the words around them point to: after a label "
+               "(Customer:, Name on card:, Recipient:), a title (Mr, Dr, Mme, Herr), a greeting (Dear, Hi, Hallo) "
+               "or \"my name is\", a signature line after a sign-off, initials (J.E.), two known names in lower "
+               "case or capitals (\"robyn chen\"), and the values of JSON fields named for a person",
+               "names with no cue that the model does not take for names: lower-case or all-capitals names it "
+               "does not know (\"zorblax vrentik\"), a surname alone, names inside identifiers (jsmith42). "
+               "System prompts are read by the patterns and cues only"),
+    "LOCATION": ("the NER model {model}: countries, cities and states, other places (rivers, regions), buildings, "
+                 "airports and roads; and places the words around them point to (City:, Country |, \"lives in\", "
+                 "\"based in\", \"depot in\"), every country's English name, and the town before \", Country\"",
+                 "lower-case or all-capitals place names with no cue (\"delhi to mumbai\"), street addresses with "
+                 "numbers and postcodes (STREET_ADDRESS), places the model takes for a person or an organisation"),
+    "NRP": ("the NER model {model}: nationalities, religious and political groups (French, Buddhist, "
+            "Republicans)",
+            "groups written in lower case or capitals, and membership said in other words"),
+    "ORGANIZATION": ("the NER model {model}: companies, agencies, institutions",
+                     "lower-case names and names that are also common words"),
+}  # fmt: skip
+PATTERN_ONLY_PERSON = (
+    'the name recognizer and the cues only: a known first name followed by a capitalised word ("Samuel '
+    'Lindqvist"); names after a label, title, greeting or "my name is", signature lines, initials, two known '
+    "names in lower case or capitals; and the values of JSON fields named for a person's name",
+    'a name in running text with no cue: a first or last name alone, "Lindqvist, Samuel", first names it does not know',
+)
+
+
+@dataclass(frozen=True)
+class TypeCoverage:
+    entity: str
+    enabled: bool
+    found_by: str
+    misses: str
+
+
+def _engine(policy: CurationPolicy) -> dict[str, Any]:
+    """The active NER model (or None) and, per type, what the policy's engine finds and misses."""
+    name = services.ner_model_name(policy.ner_model_path)
+    model: NerModelInfo | None = ner_model_info(name) if name else None
+    usable = model is not None and not model.error
+    title = f"{model.title}" if model else ""
+    rows = []
+    for entity, setting in services.policy_entities(policy).items():
+        if entity in NER_COVERAGE and usable and model and (not model.entities or entity in model.entities):
+            found_by, misses = NER_COVERAGE[entity]
+            found_by = found_by.format(model=title)
+        elif entity == "PERSON":
+            found_by, misses = PATTERN_ONLY_PERSON
+            if usable:
+                misses += f"; the NER model {title} has no person label"
+        elif entity in NER_COVERAGE:
+            reason = f"the NER model {title} has no label for it" if usable else "it needs an NER model"
+            found_by, misses = f"nothing: {reason}", "all of them"
+        else:
+            found_by, misses = PATTERN_COVERAGE.get(entity, ("a pattern recognizer", "see its documentation"))
+        rows.append(TypeCoverage(entity, setting["enabled"], found_by, misses))
+    return {"ner_model": model, "coverage": rows}
+
 
 # --- report -------------------------------------------------------------------------------------------
 
@@ -61,6 +150,7 @@ def report(request: ProjectRequest) -> HttpResponse:
             (reason, eligibility.REASON_LABELS.get(reason, reason), n, f"{calls_url}?training={reason}")
             for reason, n in data.excluded
         ],
+        **_engine(policy),
     }
     return render_page(request, "curation/report.html", context, fragment="rescan-panel")
 
@@ -114,7 +204,7 @@ def _preview(request: ProjectRequest, form: PolicyForm, custom: list[CustomPatte
 def policy(request: ProjectRequest) -> HttpResponse:
     current = selectors.curation_policy_get(project=request.project)
     status = 200
-    context: dict[str, Any] = {"policy": current}
+    context: dict[str, Any] = {"policy": current, **_engine(current)}
     if request.method == "GET":
         form = PolicyForm(initial=PolicyForm.initial_for(current))
         formset = CustomRecognizerFormSet(initial=custom_initial(current), prefix="custom")

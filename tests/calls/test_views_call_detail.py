@@ -35,7 +35,7 @@ TOOL_CALL = {
         "response_format": {"type": "json_object"},
         "messages": [
             {"role": "system", "content": "You are Aria."},
-            {"role": "user", "content": [{"type": "text", "text": "Weather in Lisbon tomorrow?"}]},
+            {"role": "user", "content": [{"type": "text", "text": "Weather at the harbour tomorrow?"}]},
             {
                 "role": "assistant",
                 "content": None,
@@ -43,7 +43,7 @@ TOOL_CALL = {
                     {
                         "id": "call_w1",
                         "type": "function",
-                        "function": {"name": "GetWeather", "arguments": '{"city": "Lisbon", "day": "tomorrow"}'},
+                        "function": {"name": "GetWeather", "arguments": '{"spot": "harbour", "day": "tomorrow"}'},
                     }
                 ],
             },
@@ -103,7 +103,7 @@ def test_shows_tool_calls_tool_results_tools_and_parameters(viewer_client: Clien
     html = viewer_client.get(url(stored(project, **TOOL_CALL))).content.decode()
     # the assistant's tool call: function name and arguments pretty-printed as JSON
     assert '<span class="fn">GetWeather</span>' in html
-    assert "{\n  &quot;city&quot;: &quot;Lisbon&quot;,\n  &quot;day&quot;: &quot;tomorrow&quot;\n}" in html
+    assert "{\n  &quot;spot&quot;: &quot;harbour&quot;,\n  &quot;day&quot;: &quot;tomorrow&quot;\n}" in html
     # the tool's result names the call it answers
     assert 'class="turn turn-tool' in html and 'href="#tc-call_w1"' in html and 'id="tc-call_w1"' in html
     # the tools offered, collapsible, and the other request parameters

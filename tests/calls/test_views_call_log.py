@@ -150,15 +150,15 @@ def test_post_is_405(viewer_client: Client) -> None:
 
 
 def test_the_task_filter_lists_one_tasks_calls_or_the_calls_in_none(viewer_client: Client, project: Project) -> None:
-    ingest(project, ask("Refund my order"), ask("Play some jazz"), ask("Weather in Oslo?"))
+    ingest(project, ask("Refund my order"), ask("Play some jazz"), ask("Weather at sea?"))
     task = TaskCluster.objects.create(project=project, number=1, name="Refunds")
     music = TaskCluster.objects.create(project=project, number=2, name="Music")
     Call.objects.filter(preview="Refund my order").update(task_cluster=task)
     Call.objects.filter(preview="Play some jazz").update(task_cluster=music)
 
     page = viewer_client.get(URL, {"cluster": str(task.id)}).content.decode()
-    assert "Refund my order" in page and "Play some jazz" not in page and "Weather in Oslo?" not in page
+    assert "Refund my order" in page and "Play some jazz" not in page and "Weather at sea?" not in page
     assert f'<option value="{task.id}" selected>T1 Refunds</option>' in page
 
     unassigned = viewer_client.get(URL, {"cluster": "none"}).content.decode()
-    assert "Weather in Oslo?" in unassigned and "Refund my order" not in unassigned
+    assert "Weather at sea?" in unassigned and "Refund my order" not in unassigned

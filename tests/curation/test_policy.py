@@ -1,13 +1,18 @@
 """A project's curation policy drives what ingest redacts and how (read back from the stored rows)."""
 
+import importlib
+from pathlib import Path
 from typing import Any
 
 import pytest
+import spacy
+from django.apps import apps
 
 from apps.calls.ingest import Batch
 from apps.calls.models import Call
 from apps.calls.services import calls_ingest
 from apps.common.errors import DomainError
+from apps.curation.models import DEFAULT_NER_MODEL, CurationPolicy
 from apps.curation.scanner import CustomPattern
 from apps.curation.selectors import curation_policy_get
 from apps.curation.services import POLICY_TYPES, PolicyChange, curation_policy_update, policy_entities
@@ -21,7 +26,7 @@ def change(**overrides: Any) -> PolicyChange:
         "allow_list": [],
         "custom": [],
         "operator": "replace",
-        "ner_model_path": "",
+        "ner_model_path": DEFAULT_NER_MODEL,
         "max_call_tokens": 8192,
     }
     values.update(overrides)
@@ -42,8 +47,9 @@ def user_text(call: Call) -> str:
 def test_a_new_project_has_the_default_policy(project: Project) -> None:
     policy = curation_policy_get(project=project)
     entities = policy_entities(policy)
-    assert policy.version == 1 and policy.operator == "replace"
+    assert policy.version == 1 and policy.operator == "replace" and policy.ner_model_path == DEFAULT_NER_MODEL
     assert entities["EMAIL_ADDRESS"] == {"enabled": True, "threshold": 0.4}
+    assert entities["LOCATION"]["enabled"] is True and entities["NRP"]["enabled"] is True
     assert entities["ORGANIZATION"]["enabled"] is False
 
 
@@ -125,3 +131,50 @@ def test_calls_remember_the_policy_version_they_were_curated_under(project: Proj
     ingest(project, "one", "two")
     versions = sorted(Call.objects.filter(project=project).values_list("curation_version", flat=True))
     assert first.curation_version == 1 and versions == [1, 2, 2]
+
+
+def test_the_default_model_finds_names_places_and_groups_on_ingest(project: Project) -> None:
+    [call] = ingest(project, "The French couple, Tanaka and Giulia Rossi, moved from Lisbon to Oslo.")
+    assert user_text(call) == "The <NRP> couple, <PERSON> and <PERSON>, moved from <LOCATION> to <LOCATION>."
+    assert call.pii_counts == {"NRP": 1, "PERSON": 2, "LOCATION": 2}
+
+
+@pytest.mark.parametrize("choice", ["", "none", " None "])
+def test_the_pattern_only_engine_is_a_policy_choice(project: Project, choice: str) -> None:
+    policy = curation_policy_update(project=project, user=None, change=change(ner_model_path=choice))
+    assert policy.ner_model_path == ""
+    [call] = ingest(project, "The French couple, Tanaka and Samuel Lindqvist, moved from Lisbon to Oslo.")
+    assert user_text(call) == "The French couple, Tanaka and <PERSON>, moved from Lisbon to Oslo."
+
+
+def test_a_type_the_model_finds_can_be_switched_off(project: Project) -> None:
+    entities = {e: (e not in ("NRP", "ORGANIZATION"), 0.4) for e in POLICY_TYPES}
+    curation_policy_update(project=project, user=None, change=change(entities=entities))
+    [call] = ingest(project, "The French couple moved from Lisbon.")
+    assert user_text(call) == "The French couple moved from <LOCATION>."
+
+
+def test_a_spacy_pipeline_folder_is_a_policy_choice(project: Project, tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(  # type: ignore[attr-defined]
+        [{"label": "PERSON", "pattern": "Zorblax Vrentik"}, {"label": "GPE", "pattern": "Quelltown"}]
+    )
+    nlp.to_disk(tmp_path / "ruler")
+    policy = curation_policy_update(project=project, user=None, change=change(ner_model_path=str(tmp_path / "ruler")))
+    assert policy.ner_model_path == str(tmp_path / "ruler")
+    [call] = ingest(project, "Zorblax Vrentik flew to Quelltown, not Tanaka.")
+    assert user_text(call) == "<PERSON> flew to <LOCATION>, not Tanaka."
+
+
+def test_the_migration_moves_policies_without_a_model_to_the_default(project: Project, other_project: Project) -> None:
+    migration = importlib.import_module("apps.curation.migrations.0003_policy_default_ner_model")
+    CurationPolicy.objects.create(project=project, ner_model_path="", version=4)
+    CurationPolicy.objects.create(project=other_project, ner_model_path="/models/ours", version=2)
+
+    migration.to_the_default_model(apps, None)
+    assert sorted(CurationPolicy.objects.values_list("ner_model_path", "version")) == [
+        ("/models/ours", 2),
+        (DEFAULT_NER_MODEL, 5),  # its stored calls, curated without NER, are due for a re-scan
+    ]
+    migration.back_to_none(apps, None)
+    assert CurationPolicy.objects.get(project=project).ner_model_path == ""

@@ -5,8 +5,10 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -85,6 +87,67 @@ def test_clean_calls_are_stored_as_sent(api_client: Client, project: Project) ->
     api_client.post("/api/v1/calls", orjson.dumps({"calls": [record]}), content_type="application/json")
     call = Call.objects.get(project=project)
     assert call.request == record["request"] and call.pii_counts == {}
+
+
+# Names as people write them, in every field a call has; each is planted with a distinctive part that must
+# not reach storage.
+NAMED = {
+    "Gonzalez": "Please refund Maria Gonzalez for order 5521, she was charged twice.",
+    "Okonkwo": "Dear Mr. Okonkwo, your claim has been approved.",
+    "Okafor": "Customer J. R. Okafor called about the invoice.",
+    "Hoffmann": "Contact: Dr. Anneliese Hoffmann-Weber",
+    "Lindqvist": "Escalated by Lindqvist, Samuel on Monday.",
+    "Bergstr": "Send the contract to Anna-Lena Bergström at Volvo Cars.",
+    "SMITH": "JOHN SMITH called twice about the refund",
+    "robyn chen": "Recipient: robyn chen.",
+    "WOWRA": "Name on card: OLAF WOWRA\nOrder: VK418631",
+    "E.K.": "It should still go to the old address. - E.K.",
+    "Noor": "Thanks for the help.\n\nCheers,\nNoor",
+}
+
+
+def named_call(call_id: str) -> dict[str, Any]:
+    arguments = {"customer_name": "priya raman", "last_name": "O'Connor", "city": "Aarhus"}
+    request = {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "system", "content": "Answer the customer."},
+            *({"role": "user", "content": text} for text in NAMED.values()),
+            {"role": "user", "content": [{"type": "text", "text": "I moved from Rotterdam, ask for Ms. Tanaka."}]},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "t", "function": {"name": "find", "arguments": json.dumps(arguments)}}],
+            },
+            {"role": "tool", "tool_call_id": "t", "content": json.dumps({"assignee": "Wei Zhang"})},
+        ],
+    }
+    return make_call(
+        id=call_id,
+        request=request,
+        response={"role": "assistant", "content": "I have booked it under the name of Giulia Rossi."},
+        metadata={"customer": "Henrik Sørensen"},
+    )
+
+
+NAMED_PLANTED = (*NAMED, "priya", "raman", "O'Connor", "Aarhus", "Rotterdam", "Tanaka", "Zhang", "Rossi", "Sørensen")
+
+
+@pytest.mark.parametrize("path", ["rest", "import"])
+def test_names_in_every_form_and_field_are_not_stored(
+    api_client: Client, project: Project, tmp_path: Path, path: str
+) -> None:
+    if path == "rest":
+        response = api_client.post(
+            "/api/v1/calls", orjson.dumps({"calls": [named_call("names")]}), content_type="application/json"
+        )
+        assert response.status_code == 200
+    else:
+        (tmp_path / "calls.jsonl").write_bytes(orjson.dumps(named_call("names")) + b"\n")
+        call_command("import_calls", str(tmp_path / "calls.jsonl"), project=project.slug, stdout=io.StringIO())
+    text = stored_text(project)
+    assert text and [name for name in NAMED_PLANTED if name in text] == []
+    counts = Call.objects.get(project=project).pii_counts
+    assert counts["PERSON"] + counts.get("LOCATION", 0) >= 20
 
 
 def test_no_planted_email_or_card_of_the_sample_is_stored(

