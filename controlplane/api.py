@@ -10,6 +10,7 @@ from apps.calls.api import router as calls_router
 from apps.common.errors import DomainError
 from apps.curation.api import router as curation_router
 from apps.discovery.api import router as discovery_router
+from apps.evaluation.api import router as evaluation_router
 from apps.fleet.api import router as fleet_router
 from apps.specialists.api import router as specialists_router
 from apps.specialists.api_training import router as training_router
@@ -36,6 +37,7 @@ api.add_router("/v1", curation_router)
 api.add_router("/v1", discovery_router)
 api.add_router("/v1", specialists_router)
 api.add_router("/v1", training_router)
+api.add_router("/v1", evaluation_router)
 api.add_router("/v1", fleet_router)
 
 

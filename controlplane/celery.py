@@ -14,6 +14,7 @@ app.conf.task_routes = {
     "curation.*": {"queue": "cpu"},
     "discovery.*": {"queue": "cpu"},
     "jobs.*": {"queue": "cpu"},
+    "evaluation.*": {"queue": "cpu"},
 }
 # Each app's tasks live in apps/<app>/tasks.py (thin: fetch by id, call one service); the heavy, Django-free
 # work they call lives in workers/.

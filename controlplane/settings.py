@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from controlplane.env import env_bool, env_int, env_list, env_str
+from controlplane.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("DOWNSHIFT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.discovery",
     "apps.specialists",
     "apps.fleet",
+    "apps.evaluation",
 ]
 
 MIDDLEWARE = [
@@ -174,6 +175,20 @@ ARTIFACT_S3_ENDPOINT_URL = env_str("ARTIFACT_S3_ENDPOINT_URL", "")
 ARTIFACT_S3_REGION = env_str("ARTIFACT_S3_REGION", "")
 ARTIFACT_S3_ACCESS_KEY_ID = env_str("ARTIFACT_S3_ACCESS_KEY_ID", "")
 ARTIFACT_S3_SECRET_ACCESS_KEY = env_str("ARTIFACT_S3_SECRET_ACCESS_KEY", "")
+
+# Evaluation: each task's frozen test split takes about EVALUATION_TEST_FRACTION of its trainable calls (chosen
+# by a hash of the call id), at most EVALUATION_TEST_CALLS; a candidate is ready when the whole 95% interval
+# of its agreement with the LLM is at or above EVALUATION_TARGET. Candidate endpoints are called
+# EVALUATION_CONCURRENCY at a time, each request given EVALUATION_REQUEST_TIMEOUT_S; a transient failure
+# (timeout, connection, 429, 5xx) is retried EVALUATION_RETRIES times, waiting EVALUATION_RETRY_BACKOFF_MS
+# and doubling.
+EVALUATION_TEST_FRACTION = env_float("EVALUATION_TEST_FRACTION", 0.2, minimum=0.01, maximum=1.0)
+EVALUATION_TEST_CALLS = env_int("EVALUATION_TEST_CALLS", 200, minimum=1)
+EVALUATION_TARGET = env_float("EVALUATION_TARGET", 0.95, minimum=0.01, maximum=0.999)
+EVALUATION_CONCURRENCY = env_int("EVALUATION_CONCURRENCY", 4, minimum=1)
+EVALUATION_REQUEST_TIMEOUT_S = env_int("EVALUATION_REQUEST_TIMEOUT_S", 120, minimum=1)
+EVALUATION_RETRIES = env_int("EVALUATION_RETRIES", 3, minimum=0)
+EVALUATION_RETRY_BACKOFF_MS = env_int("EVALUATION_RETRY_BACKOFF_MS", 1000, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,241 @@
+"""An evaluation on a worker: the body of the `evaluation.run` task (cpu queue). It claims the row, freezes
+the task's test split on first need, asks the candidate endpoint for its answer to each test call (the
+call's own request, temperature 0, EVALUATION_CONCURRENCY at a time), scores each answer against the LLM's
+logged one (apps.evaluation.scoring), and stores it with a fenced write before reporting progress. At the
+end it sums up: agreement with its Wilson interval, the verdict against the target, how many test calls
+would settle an inconclusive one, latency and cost.
+
+A resumed job (its worker was lost and the sweep queued it again) skips the calls it stored already, so
+no call is asked or stored twice. Cancellation stops it after the calls in flight."""
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+import numpy as np
+from django.conf import settings
+
+from apps.calls.models import Call
+from apps.common.errors import DomainError
+from apps.evaluation import crypto, selectors, services
+from apps.evaluation.endpoint_client import Answer, ChatClient, EndpointError
+from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint
+from apps.evaluation.scoring import CallScore, score, summarise
+from apps.evaluation.scoring.stats import Verdict, calls_to_settle, verdict, wilson_interval
+from apps.jobs import services as jobs
+
+T = TypeVar("T")
+PER_THOUSAND = Decimal(1000)
+COST_PLACES = Decimal("0.000001")
+REASON_CHARS = 300
+
+
+class EvaluationFailed(Exception):
+    """The evaluation cannot go on for a reason a person can act on: it fails with this message."""
+
+
+class _Stopped(Exception):
+    """Cancellation was asked for, or a newer attempt took the job over: stop writing."""
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: numpy numbers become Python numbers, tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _windows(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _client(endpoint: ModelEndpoint) -> ChatClient:
+    try:
+        api_key = crypto.decrypt(endpoint.api_key_encrypted)
+    except crypto.UnreadableKey:
+        raise EvaluationFailed(
+            f"The API key of {endpoint.name} can no longer be read (SECRET_KEY changed without the old one in "
+            "SECRET_KEY_FALLBACKS): add the endpoint again with its key."
+        ) from None
+    return ChatClient(
+        name=endpoint.name,
+        base_url=endpoint.base_url,
+        model=endpoint.model,
+        api_key=api_key,
+        timeout_s=settings.EVALUATION_REQUEST_TIMEOUT_S,
+        retries=settings.EVALUATION_RETRIES,
+        backoff_s=settings.EVALUATION_RETRY_BACKOFF_MS / 1000,
+    )
+
+
+def _ask(client: ChatClient, call: Call) -> Answer:
+    try:
+        return client.complete(call.request or {})
+    except EndpointError as exc:
+        raise EndpointError(f"{exc} (test call {call.id})") from None
+
+
+def _result(evaluation: Evaluation, call: Call, answer: Answer) -> EvaluationResult:
+    scored = score(evaluation.kind, call.request, call.response, answer.message)
+    return EvaluationResult(
+        evaluation_id=evaluation.id,
+        call_id=call.id,
+        agree=scored.agree,
+        reason=scored.reason[:REASON_CHARS],
+        details=_plain(scored.details),
+        reference=call.response,
+        output=answer.message,
+        latency_ms=answer.latency_ms,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+    )
+
+
+def _report(evaluation: Evaluation, done: int, total: int, **fields: Any) -> None:
+    fraction = 0.02 + 0.96 * done / max(1, total)
+    message = f"Scored {done:,} of {total:,} test calls on {evaluation.endpoint}"
+    if not jobs.job_progress(
+        job=evaluation, fraction=fraction, stage="scoring", message=message, calls_done=done, **fields
+    ):
+        raise _Stopped
+
+
+def _percentiles(values: Iterable[float | None]) -> tuple[float | None, float | None]:
+    known = [v for v in values if v is not None]
+    if not known:
+        return None, None
+    p50, p95 = np.percentile(np.asarray(known, dtype=float), [50, 95])
+    return round(float(p50), 1), round(float(p95), 1)
+
+
+def _per_thousand(costs: list[Decimal]) -> Decimal | None:
+    if not costs:
+        return None
+    return (sum(costs, Decimal(0)) / len(costs) * PER_THOUSAND).quantize(COST_PLACES)
+
+
+def _candidate_cost(endpoint: ModelEndpoint, results: list[EvaluationResult]) -> tuple[Decimal | None, str]:
+    """USD per 1000 calls, and how it was worked out."""
+    if endpoint.price_per_hour is not None:
+        hourly = endpoint.price_per_hour
+        costs = [hourly * Decimal(str(r.latency_ms)) / Decimal(3_600_000) for r in results]
+        return _per_thousand(costs), (
+            "per hour of the host x each call's latency: one call at a time, an upper bound for a server that "
+            "batches many calls at once"
+        )
+    if endpoint.price_input_per_mtok is not None or endpoint.price_output_per_mtok is not None:
+        per_in = endpoint.price_input_per_mtok or Decimal(0)
+        per_out = endpoint.price_output_per_mtok or Decimal(0)
+        counted = [r for r in results if r.input_tokens is not None and r.output_tokens is not None]
+        costs = [(per_in * (r.input_tokens or 0) + per_out * (r.output_tokens or 0)) / Decimal(10**6) for r in counted]
+        if not counted:
+            return None, "per token, but the endpoint reported no token usage"
+        return _per_thousand(costs), "per million input and output tokens, from the usage the endpoint reported"
+    return None, "no price given for the endpoint"
+
+
+def _summary(evaluation: Evaluation, endpoint: ModelEndpoint, calls: list[Call]) -> tuple[str, dict[str, Any]]:
+    """The job's final fields, and its message."""
+    ids = {call.id for call in calls}
+    results = [r for r in selectors.evaluation_all_results(evaluation=evaluation) if r.call_id in ids]
+    scores = [CallScore(agree=r.agree, reason=r.reason, details=r.details) for r in results]
+    labels = evaluation.cluster.labels or None
+    metrics = _plain(summarise(evaluation.kind, scores, labels=labels))
+    n, agreed = len(results), sum(1 for r in results if r.agree)
+    interval = wilson_interval(agreed, n)
+    decided = verdict(interval, evaluation.target)
+    settle = calls_to_settle(agreed, n, evaluation.target) if decided == Verdict.INCONCLUSIVE else None
+    p50, p95 = _percentiles(r.latency_ms for r in results)
+    tokens = [r.output_tokens for r in results if r.output_tokens is not None]
+    cost, basis = _candidate_cost(endpoint, results)
+    llm_cost = _per_thousand([call.cost for call in calls if call.cost is not None])
+    llm_p50, llm_p95 = _percentiles(call.latency_ms for call in calls)
+    metrics |= {
+        "output_tokens_mean": round(sum(tokens) / len(tokens), 1) if tokens else None,
+        "cost_basis": basis,
+        "llm": {
+            "latency_p50_ms": llm_p50,
+            "latency_p95_ms": llm_p95,
+            "priced_calls": sum(1 for call in calls if call.cost is not None),
+        },
+    }
+    words = {Verdict.READY: "ready", Verdict.NOT_READY: "not ready", Verdict.INCONCLUSIVE: "inconclusive"}[decided]
+    message = (
+        f"Agreement {interval.estimate:.1%} (95% interval {interval.low:.1%} to {interval.high:.1%}) on {n:,} "
+        f"test calls: {words} for the {evaluation.target * 100:g}% target"
+    )
+    if decided == Verdict.INCONCLUSIVE:
+        message += (
+            f"; about {settle:,} test calls would settle it" if settle else "; no number of test calls would settle it"
+        )
+    fields = {
+        "calls_done": n,
+        "agreed": agreed,
+        "agreement": interval.estimate,
+        "agreement_low": interval.low,
+        "agreement_high": interval.high,
+        "verdict": decided,
+        "calls_to_settle": settle,
+        "metrics": metrics,
+        "latency_p50_ms": p50,
+        "latency_p95_ms": p95,
+        "output_tokens": sum(tokens) if tokens else None,
+        "cost_per_1k_calls": cost,
+        "llm_cost_per_1k_calls": llm_cost,
+    }
+    return message, fields
+
+
+def _evaluate(evaluation: Evaluation) -> None:
+    endpoint = evaluation.endpoint
+    if endpoint is None:
+        raise EvaluationFailed(services.ONLY_ENDPOINTS)
+    try:
+        split = services.test_split_freeze(cluster=evaluation.cluster)
+    except DomainError as exc:
+        raise EvaluationFailed(exc.message) from exc
+    calls = selectors.test_calls(ids=[UUID(uid) for uid in split.call_ids])
+    if not calls:
+        raise EvaluationFailed("The calls of this task's test split no longer exist: nothing to score.")
+    done = selectors.evaluation_scored_call_ids(evaluation=evaluation) & {call.id for call in calls}
+    pending = [call for call in calls if call.id not in done]
+    total = len(calls)
+    _report(evaluation, len(done), total, test_hash=selectors.test_split_hash(c.id for c in calls), test_calls=total)
+    concurrency = settings.EVALUATION_CONCURRENCY
+    with _client(endpoint) as client, ThreadPoolExecutor(concurrency, thread_name_prefix="evaluation") as pool:
+        for window in _windows(pending, concurrency):
+            answers = list(pool.map(lambda call: _ask(client, call), window))
+            results = [_result(evaluation, call, answer) for call, answer in zip(window, answers, strict=True)]
+            if not services.evaluation_results_add(evaluation=evaluation, results=results):
+                raise _Stopped
+            done |= {call.id for call in window}
+            _report(evaluation, len(done), total)
+    message, fields = _summary(evaluation, endpoint, calls)
+    services.evaluation_succeed(evaluation=evaluation, message=message, **fields)
+
+
+def evaluation_run(*, evaluation_id: UUID | str) -> None:
+    """The job: claim the row, score the candidate, record the summary. An endpoint that cannot answer
+    fails it with what to fix; a cancelled evaluation ends cancelled; one another attempt took over stops
+    without a word (its writes are refused)."""
+    claimed = jobs.job_claim(model=Evaluation, job_id=evaluation_id)
+    if claimed is None:
+        return
+    assert isinstance(claimed, Evaluation)
+    try:
+        with jobs.job_heartbeats(job=claimed):
+            _evaluate(claimed)
+    except _Stopped:
+        jobs.job_cancelled(job=claimed)  # refused, as it should be, when another attempt holds the job
+    except (EndpointError, EvaluationFailed) as exc:
+        jobs.job_fail(job=claimed, error=str(exc))
+    except Exception as exc:
+        jobs.job_fail(job=claimed, error=f"The evaluation stopped: {exc}")
+        raise

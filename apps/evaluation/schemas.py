@@ -1,0 +1,200 @@
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from apps.evaluation.models import Evaluation, EvaluationResult
+
+
+class EndpointIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="Unique in the project")
+    base_url: str = Field(
+        min_length=1, max_length=500, description="The server's address up to /v1, e.g. http://vllm:8000/v1"
+    )
+    model: str = Field(min_length=1, max_length=200, description="The model name the server expects")
+    api_key: str = Field(
+        "", max_length=4000, description="Sent as 'Authorization: Bearer'; stored encrypted and never shown again"
+    )
+    price_per_hour: Decimal | None = Field(None, ge=0, description="USD per hour of the host serving it")
+    price_input_per_mtok: Decimal | None = Field(None, ge=0, description="USD per million input tokens")
+    price_output_per_mtok: Decimal | None = Field(None, ge=0, description="USD per million output tokens")
+
+
+class EndpointOut(Schema):
+    id: UUID
+    name: str
+    base_url: str
+    model: str
+    has_api_key: bool = Field(description="Whether a key is stored (the key itself is never shown)")
+    price_per_hour: Decimal | None
+    price_input_per_mtok: Decimal | None
+    price_output_per_mtok: Decimal | None
+    created_at: datetime
+
+
+class EndpointListOut(Schema):
+    items: list[EndpointOut]
+
+
+class CandidateIn(Schema):
+    """Exactly one of: an endpoint, a training run, or a base model with its number of shots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: UUID | None = Field(None, description="A model endpoint of the project")
+    training_run: UUID | None = Field(None, description="A training run's specialist (not supported yet)")
+    base_model: str | None = Field(
+        None, min_length=1, max_length=500, description="Catalog id or Hugging Face id (not supported yet)"
+    )
+    shots: int | None = Field(None, ge=0, le=64, description="Examples in the prompt, with base_model")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "CandidateIn":
+        given = [name for name in ("endpoint", "training_run", "base_model") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "candidate", "give exactly one of endpoint, training_run or base_model (got {given})", {"given": given}
+            )
+        if self.shots is not None and self.base_model is None:
+            raise PydanticCustomError("candidate", "shots go with base_model only")
+        return self
+
+
+class EvaluationIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: UUID = Field(description="The task's id")
+    candidate: CandidateIn
+    target: float | None = Field(
+        None, gt=0, lt=1, description="Agreement the whole 95% interval must reach; default EVALUATION_TARGET"
+    )
+
+
+class CandidateOut(Schema):
+    kind: str = Field(description="endpoint, training_run or base_model")
+    endpoint: UUID | None
+    name: str = Field(description="The endpoint's name")
+    model: str = Field(description="The model it serves")
+
+
+class AgreementOut(Schema):
+    value: float | None = Field(description="Share of test calls whose answer agrees with the LLM's")
+    ci_low: float | None = Field(description="Wilson 95% interval")
+    ci_high: float | None
+    agreed: int
+
+
+class LatencyOut(Schema):
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class CostOut(Schema):
+    candidate_per_1k_calls: Decimal | None = Field(description="USD per 1000 calls on the candidate")
+    llm_per_1k_calls: Decimal | None = Field(description="USD per 1000 calls on the LLM, from the logged costs")
+    basis: str = Field(description="How the candidate's cost was worked out")
+
+
+class EvaluationOut(Schema):
+    id: UUID
+    cluster: UUID
+    candidate: CandidateOut
+    kind: str = Field(description="The output kind scored: label, json, tool_calls, sql, code or text")
+    status: str = Field(description="queued, running, succeeded, failed or cancelled")
+    stage: str
+    progress: float = Field(description="0 to 1")
+    message: str
+    error: str = Field(description="Why it failed, and what to do")
+    attempt: int
+    test_calls: int = Field(description="Calls in the task's frozen test split")
+    calls_done: int = Field(description="Test calls scored so far")
+    test_hash: str = Field(description="sha256 of the sorted test call ids: equal hashes, same test calls")
+    target: float
+    agreement: AgreementOut
+    verdict: str = Field(description="ready, not_ready or inconclusive once done; empty before")
+    calls_to_settle: int | None = Field(description="Test calls in all that would settle an inconclusive verdict")
+    metrics: dict[str, Any] = Field(description="The output kind's metrics, failure groups, LLM figures")
+    latency: LatencyOut
+    output_tokens: int | None = Field(description="Output tokens over the test calls, as the endpoint reported")
+    cost: CostOut
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_cluster(obj: Evaluation) -> UUID:
+        return obj.cluster_id
+
+    @staticmethod
+    def resolve_candidate(obj: Evaluation) -> dict[str, Any]:
+        endpoint = obj.endpoint
+        return {
+            "kind": obj.candidate_kind,
+            "endpoint": endpoint.id if endpoint else None,
+            "name": endpoint.name if endpoint else "",
+            "model": endpoint.model if endpoint else "",
+        }
+
+    @staticmethod
+    def resolve_agreement(obj: Evaluation) -> dict[str, Any]:
+        return {
+            "value": obj.agreement,
+            "ci_low": obj.agreement_low,
+            "ci_high": obj.agreement_high,
+            "agreed": obj.agreed,
+        }
+
+    @staticmethod
+    def resolve_latency(obj: Evaluation) -> dict[str, Any]:
+        return {"p50_ms": obj.latency_p50_ms, "p95_ms": obj.latency_p95_ms}
+
+    @staticmethod
+    def resolve_cost(obj: Evaluation) -> dict[str, Any]:
+        return {
+            "candidate_per_1k_calls": obj.cost_per_1k_calls,
+            "llm_per_1k_calls": obj.llm_cost_per_1k_calls,
+            "basis": (obj.metrics or {}).get("cost_basis", ""),
+        }
+
+
+class EvaluationFilterIn(Schema):
+    cluster: UUID | None = Field(None, description="Only this task's evaluations")
+    cursor: str | None = Field(None, description="next_cursor from the previous page")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class EvaluationPageOut(Schema):
+    items: list[EvaluationOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class ResultFilterIn(Schema):
+    agree: bool | None = Field(None, description="true: only calls that agree; false: only those that do not")
+    cursor: str | None = Field(None, description="next_cursor from the previous page")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class ResultOut(Schema):
+    call: UUID
+    agree: bool
+    reason: str = Field(description="'match', or the first reason the answers do not agree")
+    reference: dict[str, Any] | None = Field(description="The LLM's logged answer (assistant message)")
+    output: dict[str, Any] | None = Field(description="The candidate's answer (assistant message)")
+    latency_ms: float
+    input_tokens: int | None
+    output_tokens: int | None
+
+    @staticmethod
+    def resolve_call(obj: EvaluationResult) -> UUID:
+        return obj.call_id
+
+
+class ResultPageOut(Schema):
+    items: list[ResultOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")

@@ -1,0 +1,241 @@
+"""Writes: model endpoints, evaluations (created and queued here, run by the job in execution.py), the
+task's frozen test split, and the job's fenced writes of its results.
+
+Services never import the tasks: work is sent with apps.jobs.services.job_enqueue, after commit."""
+
+import math
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from apps.common.errors import Conflict, DomainError, NotFound
+from apps.discovery.models import ClusterStatus, TaskCluster
+from apps.evaluation import crypto, selectors
+from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint, TaskTestSplit
+from apps.evaluation.scoring import resolve_kind
+from apps.jobs import services as jobs
+from apps.jobs.models import JobStatus
+from apps.projects.models import Project
+from apps.specialists.models import CatalogModel, TrainingRun
+
+ONLY_ENDPOINTS = (
+    "Only model endpoint candidates can be evaluated so far. Serve the specialist or base model behind an "
+    "OpenAI-compatible server (vLLM, for one), add it with POST /api/v1/endpoints, and evaluate that endpoint."
+)
+NO_TEST_CALLS = (
+    "This task has no trainable calls with an answer to test on. Check the curation report for why its calls "
+    "were excluded."
+)
+
+
+# --- endpoints ----------------------------------------------------------------------------------------
+
+
+def _price(value: Decimal | float | None, field: str) -> Decimal | None:
+    if value is None:
+        return None
+    price = Decimal(str(value))
+    if not price.is_finite() or price < 0 or price >= 10**6:
+        raise DomainError("A price is a number from 0 up to a million (USD).", field=field, status=422, code="invalid")
+    return price
+
+
+def _base_url(value: str) -> str:
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise DomainError(
+            "The base URL is the server's address up to /v1, e.g. http://vllm:8000/v1 (http or https, no query).",
+            field="base_url",
+            status=422,
+            code="invalid",
+        )
+    if url.endswith("/chat/completions"):
+        url = url.removesuffix("/chat/completions")
+    return url
+
+
+@transaction.atomic
+def endpoint_create(
+    *,
+    project: Project,
+    name: str,
+    base_url: str,
+    model: str,
+    api_key: str = "",
+    price_per_hour: Decimal | float | None = None,
+    price_input_per_mtok: Decimal | float | None = None,
+    price_output_per_mtok: Decimal | float | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> ModelEndpoint:
+    """Add an OpenAI-compatible endpoint as a candidate. Its API key is stored encrypted and never shown
+    again. It is priced per hour of its host or per million tokens (input and output), not both."""
+    name, model, api_key = name.strip(), model.strip(), api_key.strip()
+    if not name:
+        raise DomainError("Give the endpoint a name.", field="name", status=422, code="invalid")
+    if not model:
+        raise DomainError("Give the model name the server expects.", field="model", status=422, code="invalid")
+    url = _base_url(base_url)
+    hourly = _price(price_per_hour, "price_per_hour")
+    per_in = _price(price_input_per_mtok, "price_input_per_mtok")
+    per_out = _price(price_output_per_mtok, "price_output_per_mtok")
+    if hourly is not None and (per_in is not None or per_out is not None):
+        raise DomainError(
+            "Price the endpoint per hour of its host or per million tokens, not both.",
+            field="price_per_hour",
+            status=422,
+            code="invalid",
+        )
+    if ModelEndpoint.objects.filter(project=project, name=name).exists():
+        raise Conflict(f"This project has an endpoint named {name!r} already.", field="name")
+    return ModelEndpoint.objects.create(
+        project=project,
+        name=name,
+        base_url=url,
+        model=model,
+        api_key_encrypted=crypto.encrypt(api_key),
+        price_per_hour=hourly,
+        price_input_per_mtok=per_in,
+        price_output_per_mtok=per_out,
+        created_by=created_by,  # type: ignore[misc]
+    )
+
+
+# --- evaluations --------------------------------------------------------------------------------------
+
+
+def _check_candidate(
+    *,
+    cluster: TaskCluster,
+    endpoint: ModelEndpoint | None,
+    training_run: TrainingRun | None,
+    base_model: CatalogModel | None,
+    shots: int | None,
+) -> ModelEndpoint:
+    given = [c for c in (endpoint, training_run, base_model) if c is not None]
+    if len(given) != 1:
+        raise DomainError(
+            "Give exactly one candidate: an endpoint, a training run, or a base model with its number of shots.",
+            field="candidate",
+        )
+    if shots is not None and base_model is None:
+        raise DomainError("shots go with a base model candidate only.", field="candidate.shots")
+    if endpoint is None:
+        raise DomainError(ONLY_ENDPOINTS, code="not_supported", field="candidate")
+    if endpoint.project_id != cluster.project_id:
+        raise NotFound("No such model endpoint in this project", field="candidate.endpoint")
+    return endpoint
+
+
+def _check_task(cluster: TaskCluster) -> None:
+    if cluster.status != ClusterStatus.ACTIVE:
+        raise DomainError(
+            f"This task is {cluster.get_status_display().lower()}: evaluate one of the project's active tasks.",
+            field="cluster",
+        )
+    try:
+        resolve_kind(cluster.output_kind or "none")
+    except ValueError:
+        raise DomainError(
+            f"This task's answers are of no kind that can be scored (output kind {cluster.output_kind or 'none'!r}): "
+            "evaluation scores labels, JSON, tool calls, SQL, code and free text.",
+            field="cluster",
+            code="not_scorable",
+        ) from None
+    if not selectors.test_calls_exist(cluster=cluster):
+        raise DomainError(NO_TEST_CALLS, field="cluster", code="no_data")
+
+
+@transaction.atomic
+def evaluation_create(
+    *,
+    cluster: TaskCluster,
+    endpoint: ModelEndpoint | None = None,
+    training_run: TrainingRun | None = None,
+    base_model: CatalogModel | None = None,
+    shots: int | None = None,
+    target: float | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> Evaluation:
+    """Queue the scoring of one candidate on the task's frozen test split (execution.evaluation_run, on the
+    cpu queue). Only endpoint candidates can be evaluated so far; the others are refused with what to do."""
+    candidate = _check_candidate(
+        cluster=cluster, endpoint=endpoint, training_run=training_run, base_model=base_model, shots=shots
+    )
+    _check_task(cluster)
+    target = settings.EVALUATION_TARGET if target is None else target
+    if not 0 < target < 1:
+        raise DomainError("The target is an agreement above 0 and below 1.", field="target", status=422)
+    evaluation = Evaluation.objects.create(
+        project=cluster.project,
+        cluster=cluster,
+        endpoint=candidate,
+        kind=cluster.output_kind,
+        target=target,
+        created_by=created_by,  # type: ignore[misc]
+        stage="queued",
+        message="Waiting for a worker on the cpu queue",
+    )
+    jobs.job_enqueue(job=evaluation)
+    return evaluation
+
+
+def evaluation_cancel(*, evaluation: Evaluation) -> Evaluation:
+    """A queued evaluation is cancelled at once; a running one stops after the calls in flight."""
+    result = jobs.job_request_cancel(job=evaluation)
+    assert isinstance(result, Evaluation)
+    return result
+
+
+# --- the job's writes ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def test_split_freeze(*, cluster: TaskCluster) -> TaskTestSplit:
+    """The task's test split, chosen on first need and then never changed: the test calls of the task's
+    first dataset when one was built (so specialists are never scored on what they trained on), else about
+    EVALUATION_TEST_FRACTION of its trainable, answered calls by a hash of their ids; at most
+    EVALUATION_TEST_CALLS, taken in the order of that hash. Raises DomainError when there is nothing."""
+    split = selectors.test_split_get(cluster=cluster)
+    if split is not None:
+        return split
+    source = selectors.test_split_source(cluster=cluster)
+    pool = sorted(selectors.test_split_pool(cluster=cluster, source=source), key=selectors.call_unit)
+    share = len(pool) if source is not None else math.ceil(settings.EVALUATION_TEST_FRACTION * len(pool))
+    chosen = pool[: min(share, settings.EVALUATION_TEST_CALLS)]
+    if not chosen:
+        raise DomainError(NO_TEST_CALLS, code="no_data")
+    split, _ = TaskTestSplit.objects.get_or_create(
+        cluster=cluster,
+        defaults={
+            "call_ids": [str(uid) for uid in chosen],
+            "test_hash": selectors.test_split_hash(chosen),
+            "dataset": source,
+        },
+    )
+    return split
+
+
+def _held(evaluation: Evaluation) -> Any:
+    """The evaluation's row, locked, while the worker that claimed it still holds it."""
+    return Evaluation.objects.select_for_update().filter(
+        id=evaluation.id, status=JobStatus.RUNNING, attempt=evaluation.attempt
+    )
+
+
+@transaction.atomic
+def evaluation_results_add(*, evaluation: Evaluation, results: list[EvaluationResult]) -> bool:
+    """Store scored calls, fenced like every job write: the row lock keeps a newer claim from slipping in
+    between the check and the insert. A call stored already is kept as it was. False: no longer ours."""
+    if not _held(evaluation).exists():
+        return False
+    EvaluationResult.objects.bulk_create(results, ignore_conflicts=True)
+    return True
+
+
+def evaluation_succeed(*, evaluation: Evaluation, message: str, **fields: Any) -> bool:
+    return jobs.job_succeed(job=evaluation, message=message, **fields)
