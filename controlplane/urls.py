@@ -20,6 +20,8 @@ urlpatterns = [
     path("p/<slug:slug>/", include("apps.calls.urls")),
     path("p/<slug:slug>/curation/", include("apps.curation.urls")),
     path("p/<slug:slug>/tasks/", include("apps.discovery.urls")),
+    path("p/<slug:slug>/tasks/<uuid:cluster_id>/evaluation/", include("apps.evaluation.urls")),
+    path("p/<slug:slug>/approvals/", include("apps.approvals.urls")),
     path("p/<slug:slug>/specialists/", include("apps.specialists.urls")),
     path("workers/", include("apps.fleet.urls")),
 ]

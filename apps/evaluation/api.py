@@ -93,8 +93,9 @@ def _candidate(key_project: Any, payload: EvaluationIn) -> dict[str, Any]:
         "Queues the scoring of a candidate against the LLM's logged answers on the task's frozen test split "
         "(the same calls for every candidate of the task; `test_hash` says which) and answers at once; poll it "
         'for progress. The candidate is exactly one of `{"endpoint": id}`, `{"training_run": id}` or '
-        '`{"base_model": id, "shots": k}`; only endpoints can be evaluated so far (the others are a 400 saying '
-        "what to do). A task whose answers cannot be scored, or with no calls to test on, is a 400."
+        '`{"base_model": id, "shots": k}` (k examples from the task\'s train split in the prompt). Endpoints and '
+        "classifiers run on the cpu queue, local language models on the gpu queue; a candidate no registered "
+        "worker can run is a 409. A task whose answers cannot be scored, or with no calls to test on, is a 400."
     ),
 )
 def create_evaluation(request: HttpRequest, payload: EvaluationIn) -> Status[Evaluation]:

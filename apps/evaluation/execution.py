@@ -1,16 +1,23 @@
-"""An evaluation on a worker: the body of the `evaluation.run` task (cpu queue). It claims the row, freezes
-the task's test split on first need, asks the candidate endpoint for its answer to each test call (the
-call's own request, temperature 0, EVALUATION_CONCURRENCY at a time), scores each answer against the LLM's
-logged one (apps.evaluation.scoring), and stores it with a fenced write before reporting progress. At the
-end it sums up: agreement with its Wilson interval, the verdict against the target, how many test calls
+"""An evaluation on a worker: the body of the `evaluation.run` task. It claims the row, freezes the task's
+test split on first need, gets the candidate's answer to each test call, scores each answer against the
+LLM's logged one (apps.evaluation.scoring), and stores it with a fenced write before reporting progress. At
+the end it sums up: agreement with its Wilson interval, the verdict against the target, how many test calls
 would settle an inconclusive one, latency and cost.
 
+- An endpoint (cpu queue) is asked over HTTP: the call's own request, temperature 0,
+  EVALUATION_CONCURRENCY at a time.
+- A local candidate runs on this worker through the Django-free jobs in workers/: a catalog model as it
+  is or with k examples of the task's train split in its prompt, a LoRA specialist on its base model
+  (workers.jobs.generation, gpu queue), a classifier (workers.jobs.classifier, cpu queue). Its cost per
+  1000 calls is the catalog model's serving price per hour times the compute time measured per call.
+
 A resumed job (its worker was lost and the sweep queued it again) skips the calls it stored already, so
-no call is asked or stored twice. Cancellation stops it after the calls in flight."""
+no call is asked or stored twice. Cancellation stops it after the calls (or the batch) in flight."""
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,6 +32,8 @@ from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint
 from apps.evaluation.scoring import CallScore, score, summarise
 from apps.evaluation.scoring.stats import Verdict, calls_to_settle, verdict, wilson_interval
 from apps.jobs import services as jobs
+from apps.specialists import selectors as specialists
+from apps.specialists.models import CatalogModel, SpecialistKind
 
 T = TypeVar("T")
 PER_THOUSAND = Decimal(1000)
@@ -82,14 +91,16 @@ def _ask(client: ChatClient, call: Call) -> Answer:
         raise EndpointError(f"{exc} (test call {call.id})") from None
 
 
-def _result(evaluation: Evaluation, call: Call, answer: Answer) -> EvaluationResult:
+def _result(evaluation: Evaluation, call: Call, answer: Any, **details: Any) -> EvaluationResult:
+    """One call scored; `answer` is an endpoint's Answer or a local job's (workers.jobs.prompts.Answer).
+    `details` are kept beside the kind's (a local answer's compute_ms, for its cost)."""
     scored = score(evaluation.kind, call.request, call.response, answer.message)
     return EvaluationResult(
         evaluation_id=evaluation.id,
         call_id=call.id,
         agree=scored.agree,
         reason=scored.reason[:REASON_CHARS],
-        details=_plain(scored.details),
+        details=_plain({**scored.details, **details}),
         reference=call.response,
         output=answer.message,
         latency_ms=answer.latency_ms,
@@ -98,13 +109,21 @@ def _result(evaluation: Evaluation, call: Call, answer: Answer) -> EvaluationRes
     )
 
 
+def candidate_name(evaluation: Evaluation) -> str:
+    return evaluation.candidate_name
+
+
 def _report(evaluation: Evaluation, done: int, total: int, **fields: Any) -> None:
-    fraction = 0.02 + 0.96 * done / max(1, total)
-    message = f"Scored {done:,} of {total:,} test calls on {evaluation.endpoint}"
-    if not jobs.job_progress(
-        job=evaluation, fraction=fraction, stage="scoring", message=message, calls_done=done, **fields
-    ):
+    if not _progress(evaluation, done, total, **fields):
         raise _Stopped
+
+
+def _progress(
+    evaluation: Evaluation, done: int, total: int, stage: str = "scoring", message: str = "", **fields: Any
+) -> bool:
+    fraction = 0.02 + 0.96 * done / max(1, total)
+    message = message or f"Scored {done:,} of {total:,} test calls on {candidate_name(evaluation)}"
+    return jobs.job_progress(job=evaluation, fraction=fraction, stage=stage, message=message, calls_done=done, **fields)
 
 
 def _percentiles(values: Iterable[float | None]) -> tuple[float | None, float | None]:
@@ -121,8 +140,31 @@ def _per_thousand(costs: list[Decimal]) -> Decimal | None:
     return (sum(costs, Decimal(0)) / len(costs) * PER_THOUSAND).quantize(COST_PLACES)
 
 
-def _candidate_cost(endpoint: ModelEndpoint, results: list[EvaluationResult]) -> tuple[Decimal | None, str]:
+def _serving_model(evaluation: Evaluation) -> CatalogModel | None:
+    """The catalog model a local candidate runs on (None for a classifier)."""
+    run = evaluation.training_run
+    return run.base_model if run is not None else evaluation.base_model
+
+
+def _local_cost(evaluation: Evaluation, results: list[EvaluationResult]) -> tuple[Decimal | None, str]:
+    model = _serving_model(evaluation)
+    if model is None:
+        return None, "a classifier has no serving price"
+    if model.price_per_hour is None:
+        return None, f"no serving price per hour set on {model.name} (Django admin, catalog models)"
+    hourly = model.price_per_hour
+    costs = [hourly * Decimal(str(r.details.get("compute_ms", r.latency_ms))) / Decimal(3_600_000) for r in results]
+    return _per_thousand(costs), (
+        f"per hour of {model.name}'s host ({hourly} USD) x each call's measured compute time on the evaluating "
+        "worker (its share of its batch)"
+    )
+
+
+def _candidate_cost(evaluation: Evaluation, results: list[EvaluationResult]) -> tuple[Decimal | None, str]:
     """USD per 1000 calls, and how it was worked out."""
+    endpoint = evaluation.endpoint
+    if endpoint is None:
+        return _local_cost(evaluation, results)
     if endpoint.price_per_hour is not None:
         hourly = endpoint.price_per_hour
         costs = [hourly * Decimal(str(r.latency_ms)) / Decimal(3_600_000) for r in results]
@@ -141,8 +183,8 @@ def _candidate_cost(endpoint: ModelEndpoint, results: list[EvaluationResult]) ->
     return None, "no price given for the endpoint"
 
 
-def _summary(evaluation: Evaluation, endpoint: ModelEndpoint, calls: list[Call]) -> tuple[str, dict[str, Any]]:
-    """The job's final fields, and its message."""
+def _summary(evaluation: Evaluation, calls: list[Call], local: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The job's final fields, and its message. `local`: what a local job reported (device, notes...)."""
     ids = {call.id for call in calls}
     results = [r for r in selectors.evaluation_all_results(evaluation=evaluation) if r.call_id in ids]
     scores = [CallScore(agree=r.agree, reason=r.reason, details=r.details) for r in results]
@@ -154,7 +196,7 @@ def _summary(evaluation: Evaluation, endpoint: ModelEndpoint, calls: list[Call])
     settle = calls_to_settle(agreed, n, evaluation.target) if decided == Verdict.INCONCLUSIVE else None
     p50, p95 = _percentiles(r.latency_ms for r in results)
     tokens = [r.output_tokens for r in results if r.output_tokens is not None]
-    cost, basis = _candidate_cost(endpoint, results)
+    cost, basis = _candidate_cost(evaluation, results)
     llm_cost = _per_thousand([call.cost for call in calls if call.cost is not None])
     llm_p50, llm_p95 = _percentiles(call.latency_ms for call in calls)
     metrics |= {
@@ -166,6 +208,8 @@ def _summary(evaluation: Evaluation, endpoint: ModelEndpoint, calls: list[Call])
             "priced_calls": sum(1 for call in calls if call.cost is not None),
         },
     }
+    if local:
+        metrics["local"] = _plain(local)
     words = {Verdict.READY: "ready", Verdict.NOT_READY: "not ready", Verdict.INCONCLUSIVE: "inconclusive"}[decided]
     message = (
         f"Agreement {interval.estimate:.1%} (95% interval {interval.low:.1%} to {interval.high:.1%}) on {n:,} "
@@ -193,10 +237,95 @@ def _summary(evaluation: Evaluation, endpoint: ModelEndpoint, calls: list[Call])
     return message, fields
 
 
+def _ask_endpoint(
+    evaluation: Evaluation, endpoint: ModelEndpoint, pending: list[Call], done: set[UUID], total: int
+) -> None:
+    concurrency = settings.EVALUATION_CONCURRENCY
+    with _client(endpoint) as client, ThreadPoolExecutor(concurrency, thread_name_prefix="evaluation") as pool:
+        for window in _windows(pending, concurrency):
+            answers = list(pool.map(lambda call: _ask(client, call), window))
+            results = [_result(evaluation, call, answer) for call, answer in zip(window, answers, strict=True)]
+            if not services.evaluation_results_add(evaluation=evaluation, results=results):
+                raise _Stopped
+            done |= {call.id for call in window}
+            _report(evaluation, len(done), total)
+
+
+class _LocalProgress:
+    """The local job's progress callback: each batch of answers is scored and stored (a fenced write)
+    before progress is reported. False (the job stops): cancelled, or the job is no longer ours."""
+
+    def __init__(self, evaluation: Evaluation, pending: list[Call], done: set[UUID], total: int) -> None:
+        self.evaluation, self.pending, self.done, self.total = evaluation, pending, done, total
+
+    def __call__(self, fraction: float, stage: str, message: str, answers: Iterable[Any] = (), **_: Any) -> bool:
+        results = [_result(self.evaluation, self.pending[a.index], a, compute_ms=a.compute_ms) for a in answers]
+        if results:
+            if not services.evaluation_results_add(evaluation=self.evaluation, results=results):
+                return False
+            self.done |= {r.call_id for r in results}
+            stage, message = "scoring", ""
+        return _progress(self.evaluation, len(self.done), self.total, stage=stage, message=message)
+
+
+def _artifact(path: str) -> str:
+    if not path or not Path(path).exists():
+        raise EvaluationFailed(
+            f"The specialist's files are not on this worker (no {path or 'artifact'}): ARTIFACT_ROOT must be storage "
+            "the workers share (or the specialist must be trained on this worker)."
+        )
+    return path
+
+
+def few_shot_examples(evaluation: Evaluation, calls: list[Call]) -> tuple[list[list[dict[str, Any]]], list[str]]:
+    """The few-shot conversations (request turns and the LLM's answer) and their call ids."""
+    chosen = specialists.few_shot_calls(
+        cluster=evaluation.cluster, exclude={call.id for call in calls}, k=evaluation.shots or 0
+    )
+    examples = []
+    for call in chosen:
+        response = call.response or {}
+        answer: dict[str, Any] = {"role": "assistant", "content": response.get("content")}
+        if response.get("tool_calls"):
+            answer["tool_calls"] = response["tool_calls"]
+        examples.append([*((call.request or {}).get("messages") or []), answer])
+    return examples, [str(call.id) for call in chosen]
+
+
+def _answer_locally(evaluation: Evaluation, calls: list[Call], pending: list[Call], done: set[UUID]) -> dict[str, Any]:
+    """Run the candidate here through its job in workers/; returns what the job reported."""
+    from workers.jobs.local_models import model_folder
+    from workers.jobs.prompts import last_user_text
+
+    progress = _LocalProgress(evaluation, pending, done, len(calls))
+    run = evaluation.training_run
+    if run is not None and run.kind == SpecialistKind.CLASSIFIER:
+        from workers.jobs.classifier import classify
+
+        texts = [last_user_text((call.request or {}).get("messages") or []) for call in pending]
+        return classify(classifier_dir=_artifact(run.artifact_path), texts=texts, progress=progress) if pending else {}
+    from workers.jobs.generation import generate_answers
+
+    model = _serving_model(evaluation)
+    assert model is not None
+    examples, example_ids = few_shot_examples(evaluation, calls) if run is None else ([], [])
+    report: dict[str, Any] = {"few_shot_calls": example_ids} if run is None else {}
+    if not pending:
+        return report
+    adapter = _artifact(run.artifact_path) if run is not None else None
+    progress(0.0, "loading", f"Finding the weights of {model.name}")
+    return report | generate_answers(
+        model_ref=model_folder(model.local_path or model.hf_id, Path(settings.MODEL_CACHE_DIR)),
+        adapter_path=adapter,
+        requests=[call.request or {} for call in pending],
+        examples=examples,
+        progress=progress,
+        max_new_tokens=settings.EVALUATION_MAX_NEW_TOKENS,
+        batch_size=settings.EVALUATION_LOCAL_BATCH_SIZE,
+    )
+
+
 def _evaluate(evaluation: Evaluation) -> None:
-    endpoint = evaluation.endpoint
-    if endpoint is None:
-        raise EvaluationFailed(services.ONLY_ENDPOINTS)
     try:
         split = services.test_split_freeze(cluster=evaluation.cluster)
     except DomainError as exc:
@@ -208,23 +337,22 @@ def _evaluate(evaluation: Evaluation) -> None:
     pending = [call for call in calls if call.id not in done]
     total = len(calls)
     _report(evaluation, len(done), total, test_hash=selectors.test_split_hash(c.id for c in calls), test_calls=total)
-    concurrency = settings.EVALUATION_CONCURRENCY
-    with _client(endpoint) as client, ThreadPoolExecutor(concurrency, thread_name_prefix="evaluation") as pool:
-        for window in _windows(pending, concurrency):
-            answers = list(pool.map(lambda call: _ask(client, call), window))
-            results = [_result(evaluation, call, answer) for call, answer in zip(window, answers, strict=True)]
-            if not services.evaluation_results_add(evaluation=evaluation, results=results):
-                raise _Stopped
-            done |= {call.id for call in window}
-            _report(evaluation, len(done), total)
-    message, fields = _summary(evaluation, endpoint, calls)
+    local: dict[str, Any] = {}
+    if evaluation.endpoint is not None:
+        _ask_endpoint(evaluation, evaluation.endpoint, pending, done, total)
+    else:
+        local = _answer_locally(evaluation, calls, pending, done)
+    message, fields = _summary(evaluation, calls, local)
     services.evaluation_succeed(evaluation=evaluation, message=message, **fields)
 
 
 def evaluation_run(*, evaluation_id: UUID | str) -> None:
-    """The job: claim the row, score the candidate, record the summary. An endpoint that cannot answer
-    fails it with what to fix; a cancelled evaluation ends cancelled; one another attempt took over stops
-    without a word (its writes are refused)."""
+    """The job: claim the row, score the candidate, record the summary. An endpoint that cannot answer, or a
+    local model whose weights or files are not on this worker, fails it with what to fix; a cancelled
+    evaluation ends cancelled; one another attempt took over stops without a word (its writes are refused)."""
+    from workers.jobs.local_models import WeightsMissing
+    from workers.jobs.training.config import Cancelled, TrainingError
+
     claimed = jobs.job_claim(model=Evaluation, job_id=evaluation_id)
     if claimed is None:
         return
@@ -232,9 +360,9 @@ def evaluation_run(*, evaluation_id: UUID | str) -> None:
     try:
         with jobs.job_heartbeats(job=claimed):
             _evaluate(claimed)
-    except _Stopped:
+    except (_Stopped, Cancelled):
         jobs.job_cancelled(job=claimed)  # refused, as it should be, when another attempt holds the job
-    except (EndpointError, EvaluationFailed) as exc:
+    except (EndpointError, EvaluationFailed, TrainingError, WeightsMissing) as exc:
         jobs.job_fail(job=claimed, error=str(exc))
     except Exception as exc:
         jobs.job_fail(job=claimed, error=f"The evaluation stopped: {exc}")

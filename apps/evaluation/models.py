@@ -131,6 +131,29 @@ class Evaluation(Job):
             return "endpoint"
         return "training_run" if self.training_run_id else "base_model"
 
+    @property
+    def candidate_name(self) -> str:
+        """The candidate in a few words: an endpoint's name ("my-vllm"), "specialist 1a2b3c4d (LoRA on
+        SmolLM2-135M)", "SmolLM2-135M, 4-shot"."""
+        if self.endpoint is not None:
+            return self.endpoint.name
+        run = self.training_run
+        if run is not None:
+            what = f"LoRA on {run.base_model.name}" if run.base_model else "classifier"
+            return f"specialist {str(run.id)[:8]} ({what})"
+        assert self.base_model is not None
+        return f"{self.base_model.name}, {self.shots or 0}-shot"
+
+    @property
+    def queue(self) -> str:
+        """cpu for endpoints and classifiers; gpu for local language models (a gpu-queue worker without a
+        GPU runs them on its CPU, as it trains LoRA)."""
+        if self.endpoint_id:
+            return "cpu"
+        if self.training_run is not None and self.training_run.kind == "classifier":
+            return "cpu"
+        return "gpu"
+
 
 class EvaluationResult(models.Model):
     """One test call scored: the candidate's answer against the LLM's. Unique per call, so an evaluation

@@ -48,11 +48,13 @@ class CandidateIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     endpoint: UUID | None = Field(None, description="A model endpoint of the project")
-    training_run: UUID | None = Field(None, description="A training run's specialist (not supported yet)")
+    training_run: UUID | None = Field(None, description="A finished training run's specialist (LoRA or classifier)")
     base_model: str | None = Field(
-        None, min_length=1, max_length=500, description="Catalog id or Hugging Face id (not supported yet)"
+        None, min_length=1, max_length=500, description="A catalog model as it is: catalog id or Hugging Face id"
     )
-    shots: int | None = Field(None, ge=0, le=64, description="Examples in the prompt, with base_model")
+    shots: int | None = Field(
+        None, ge=0, le=16, description="Examples from the task's train split in the prompt, with base_model"
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "CandidateIn":
@@ -79,8 +81,11 @@ class EvaluationIn(Schema):
 class CandidateOut(Schema):
     kind: str = Field(description="endpoint, training_run or base_model")
     endpoint: UUID | None
-    name: str = Field(description="The endpoint's name")
-    model: str = Field(description="The model it serves")
+    training_run: UUID | None
+    base_model: UUID | None
+    shots: int | None
+    name: str = Field(description="The candidate in a few words")
+    model: str = Field(description="The model it serves or starts from")
 
 
 class AgreementOut(Schema):
@@ -133,12 +138,18 @@ class EvaluationOut(Schema):
 
     @staticmethod
     def resolve_candidate(obj: Evaluation) -> dict[str, Any]:
-        endpoint = obj.endpoint
+        endpoint, run, base = obj.endpoint, obj.training_run, obj.base_model
+        model = endpoint.model if endpoint else base.hf_id if base else ""
+        if run is not None and run.base_model is not None:
+            model = run.base_model.hf_id
         return {
             "kind": obj.candidate_kind,
             "endpoint": endpoint.id if endpoint else None,
-            "name": endpoint.name if endpoint else "",
-            "model": endpoint.model if endpoint else "",
+            "training_run": run.id if run else None,
+            "base_model": base.id if base else None,
+            "shots": obj.shots if base else None,
+            "name": obj.candidate_name,
+            "model": model,
         }
 
     @staticmethod

@@ -5,10 +5,15 @@ import base64
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.core.paginator import Page as DjangoPage
+from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.calls.models import Call
 from apps.common.errors import DomainError, NotFound
@@ -165,3 +170,93 @@ def evaluation_scored_call_ids(*, evaluation: Evaluation) -> set[UUID]:
 def evaluation_all_results(*, evaluation: Evaluation) -> list[EvaluationResult]:
     """Every stored result (at most EVALUATION_TEST_CALLS of them), for the summary."""
     return list(EvaluationResult.objects.filter(evaluation=evaluation).order_by("id"))
+
+
+# --- the report page ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What was evaluated, in words: `name` for lists, `detail` for a second line."""
+
+    kind: str
+    name: str
+    detail: str
+
+
+def evaluation_candidate(evaluation: Evaluation) -> Candidate:
+    if evaluation.endpoint_id and evaluation.endpoint is not None:
+        endpoint = evaluation.endpoint
+        return Candidate("endpoint", endpoint.name, f"{endpoint.model} at an OpenAI-compatible endpoint")
+    if evaluation.training_run_id and evaluation.training_run is not None:
+        run = evaluation.training_run
+        base = run.base_model.name if run.base_model else "MiniLM"
+        method = {"lora": "LoRA", "qlora": "QLoRA"}.get(run.method, run.method or "LoRA")
+        what = "classifier" if run.kind == "classifier" else f"{method} specialist"
+        return Candidate("training_run", f"{base} {what}", f"training run {str(run.id)[:8]}")
+    if evaluation.base_model is not None:
+        shots = evaluation.shots or 0
+        return Candidate(
+            "base_model",
+            f"{evaluation.base_model.name}, {'zero' if not shots else shots}-shot",
+            f"{evaluation.base_model.hf_id} as it is, {shots} example{'' if shots == 1 else 's'} in the prompt",
+        )
+    return Candidate(evaluation.candidate_kind, "Unknown candidate", "")
+
+
+def task_evaluations(*, cluster: TaskCluster) -> list[Evaluation]:
+    """Every evaluation of the task, newest first, with its candidate."""
+    evaluations = Evaluation.objects.filter(cluster=cluster).select_related(
+        "endpoint", "base_model", "training_run", "training_run__base_model"
+    )
+    return list(evaluations.order_by("-created_at", "-id"))
+
+
+def evaluation_result_page(
+    *,
+    evaluation: Evaluation,
+    agree: bool | None = None,
+    group: str = "",
+    page: int | str | None = 1,
+    per_page: int = 10,
+) -> DjangoPage[EvaluationResult]:
+    """One page of the evaluation's scored calls, in the order they were scored, with each call's preview;
+    `agree` filters on agreement, `group` on one failure group (CallScore.details["failures"]); a page out
+    of range is the last one."""
+    results = (
+        EvaluationResult.objects.filter(evaluation=evaluation)
+        .select_related("call")
+        .defer(
+            "call__request", "call__response", "call__metadata", "call__minhash", "call__near_keys", "call__task_keys"
+        )
+    )
+    if agree is not None:
+        results = results.filter(agree=agree)
+    if group:
+        results = results.filter(details__failures__contains=[group])
+    return Paginator(results.order_by("id"), per_page).get_page(page)
+
+
+def task_calls_recent(*, cluster: TaskCluster, days: int = 30) -> int:
+    """The task's calls in the last `days` days: its current traffic."""
+    since = timezone.now() - timedelta(days=days)
+    return Call.objects.filter(project_id=cluster.project_id, task_cluster=cluster, timestamp__gte=since).count()
+
+
+@dataclass(frozen=True)
+class Saving:
+    """What moving the task's traffic to the candidate would save a month, in USD: the calls of the last
+    30 days x (the LLM's cost - the candidate's cost) per call. Negative: the candidate costs more. None
+    when either cost is not known."""
+
+    calls: int
+    per_call: Decimal | None
+    per_month: Decimal | None
+
+
+def projected_saving(*, evaluation: Evaluation, calls: int) -> Saving:
+    llm, candidate = evaluation.llm_cost_per_1k_calls, evaluation.cost_per_1k_calls
+    if llm is None or candidate is None:
+        return Saving(calls=calls, per_call=None, per_month=None)
+    per_call = (llm - candidate) / 1000
+    return Saving(calls=calls, per_call=per_call, per_month=per_call * calls)

@@ -4,6 +4,7 @@ task's frozen test split, and the job's fenced writes of its results.
 Services never import the tasks: work is sent with apps.jobs.services.job_enqueue, after commit."""
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,18 +15,17 @@ from django.db import transaction
 
 from apps.common.errors import Conflict, DomainError, NotFound
 from apps.discovery.models import ClusterStatus, TaskCluster
+from apps.discovery.texts import OutputKind
 from apps.evaluation import crypto, selectors
 from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint, TaskTestSplit
 from apps.evaluation.scoring import resolve_kind
 from apps.jobs import services as jobs
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
-from apps.specialists.models import CatalogModel, TrainingRun
+from apps.specialists import selectors as specialists
+from apps.specialists.models import CatalogModel, SpecialistKind, TrainingRun
 
-ONLY_ENDPOINTS = (
-    "Only model endpoint candidates can be evaluated so far. Serve the specialist or base model behind an "
-    "OpenAI-compatible server (vLLM, for one), add it with POST /api/v1/endpoints, and evaluate that endpoint."
-)
+MAX_SHOTS = 16
 NO_TEST_CALLS = (
     "This task has no trainable calls with an answer to test on. Check the curation report for why its calls "
     "were excluded."
@@ -108,6 +108,68 @@ def endpoint_create(
 # --- evaluations --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    endpoint: ModelEndpoint | None = None
+    training_run: TrainingRun | None = None
+    base_model: CatalogModel | None = None
+    shots: int | None = None
+
+
+def _check_training_run(cluster: TaskCluster, run: TrainingRun) -> _Candidate:
+    if run.project_id != cluster.project_id:
+        raise NotFound("No such training run in this project", field="candidate.training_run")
+    if run.status != JobStatus.SUCCEEDED or not run.artifact_path:
+        states = {str(JobStatus.FAILED): "failed", str(JobStatus.CANCELLED): "was cancelled"}
+        state = states.get(run.status, "has not finished")
+        raise DomainError(
+            f"This training run {state}: evaluate a run that succeeded.",
+            field="candidate.training_run",
+            code="not_finished",
+            status=409,
+        )
+    classifier = run.kind == SpecialistKind.CLASSIFIER
+    if classifier and cluster.output_kind != OutputKind.LABEL:
+        raise DomainError(
+            "A classifier answers with a label: evaluate it on a task whose answers are labels.",
+            field="candidate.training_run",
+        )
+    base = None if classifier else run.base_model
+    if not classifier and base is None:
+        raise DomainError("This LoRA run has no base model to load.", field="candidate.training_run")
+    _check_workers(base)
+    return _Candidate(training_run=run)
+
+
+def _check_base_model(model: CatalogModel, shots: int | None) -> _Candidate:
+    shots = 0 if shots is None else shots
+    if not 0 <= shots <= MAX_SHOTS:
+        raise DomainError(
+            f"shots is the number of examples in the prompt: 0 to {MAX_SHOTS}.",
+            field="candidate.shots",
+            status=422,
+            code="invalid",
+        )
+    if not model.enabled:
+        raise DomainError(f"{model.name} is disabled in the catalog.", field="candidate.base_model", status=422)
+    if not model.chat_template:
+        raise DomainError(
+            f"{model.name} has no chat template, so it cannot be asked the agent's chat requests: pick an "
+            "instruction-tuned model.",
+            field="candidate.base_model",
+            status=422,
+            code="invalid",
+        )
+    _check_workers(model)
+    return _Candidate(base_model=model, shots=shots)
+
+
+def _check_workers(base_model: CatalogModel | None) -> None:
+    """Refused at once, as a training run is, when no registered worker could ever run it."""
+    if blocker := specialists.evaluation_blocker(base_model=base_model):
+        raise DomainError(blocker, code="cannot_run", status=409, field="candidate")
+
+
 def _check_candidate(
     *,
     cluster: TaskCluster,
@@ -115,7 +177,7 @@ def _check_candidate(
     training_run: TrainingRun | None,
     base_model: CatalogModel | None,
     shots: int | None,
-) -> ModelEndpoint:
+) -> _Candidate:
     given = [c for c in (endpoint, training_run, base_model) if c is not None]
     if len(given) != 1:
         raise DomainError(
@@ -124,11 +186,14 @@ def _check_candidate(
         )
     if shots is not None and base_model is None:
         raise DomainError("shots go with a base model candidate only.", field="candidate.shots")
-    if endpoint is None:
-        raise DomainError(ONLY_ENDPOINTS, code="not_supported", field="candidate")
+    if training_run is not None:
+        return _check_training_run(cluster, training_run)
+    if base_model is not None:
+        return _check_base_model(base_model, shots)
+    assert endpoint is not None
     if endpoint.project_id != cluster.project_id:
         raise NotFound("No such model endpoint in this project", field="candidate.endpoint")
-    return endpoint
+    return _Candidate(endpoint=endpoint)
 
 
 def _check_task(cluster: TaskCluster) -> None:
@@ -161,8 +226,11 @@ def evaluation_create(
     target: float | None = None,
     created_by: AbstractBaseUser | None = None,
 ) -> Evaluation:
-    """Queue the scoring of one candidate on the task's frozen test split (execution.evaluation_run, on the
-    cpu queue). Only endpoint candidates can be evaluated so far; the others are refused with what to do."""
+    """Queue the scoring of one candidate on the task's frozen test split (execution.evaluation_run): an
+    endpoint of the project, a finished training run of the project (LoRA adapter or classifier), or a
+    catalog model with 0 to MAX_SHOTS examples of the task in its prompt. Endpoints and classifiers go to the
+    cpu queue, local language models to the gpu queue; a local candidate no registered worker could run is
+    refused at once with what to do (as a training run is)."""
     candidate = _check_candidate(
         cluster=cluster, endpoint=endpoint, training_run=training_run, base_model=base_model, shots=shots
     )
@@ -170,16 +238,20 @@ def evaluation_create(
     target = settings.EVALUATION_TARGET if target is None else target
     if not 0 < target < 1:
         raise DomainError("The target is an agreement above 0 and below 1.", field="target", status=422)
-    evaluation = Evaluation.objects.create(
+    evaluation = Evaluation(
         project=cluster.project,
         cluster=cluster,
-        endpoint=candidate,
+        endpoint=candidate.endpoint,
+        training_run=candidate.training_run,
+        base_model=candidate.base_model,
+        shots=candidate.shots,
         kind=cluster.output_kind,
         target=target,
         created_by=created_by,  # type: ignore[misc]
         stage="queued",
-        message="Waiting for a worker on the cpu queue",
     )
+    evaluation.message = f"Waiting for a worker on the {evaluation.queue} queue"
+    evaluation.save(force_insert=True)
     jobs.job_enqueue(job=evaluation)
     return evaluation
 

@@ -12,7 +12,8 @@ from apps.jobs.registry import JobKind, job_kind_register
 
 @shared_task(name="evaluation.run", acks_late=True, reject_on_worker_lost=True)
 def evaluation_run_task(evaluation_id: str) -> None:
-    """Score one candidate on its task's frozen test split, on the cpu queue."""
+    """Score one candidate on its task's frozen test split: on the cpu queue for endpoints and classifiers,
+    on the gpu queue for local language models (Evaluation.queue)."""
     execution.evaluation_run(evaluation_id=evaluation_id)
 
 
@@ -22,6 +23,6 @@ job_kind_register(
         task=evaluation_run_task,
         resumable=True,
         label="evaluation",
-        options=lambda evaluation: {"queue": "cpu"},
+        options=lambda evaluation: {"queue": evaluation.queue},
     )
 )

@@ -20,7 +20,8 @@ class ProjectForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
-    """`allow_admin`: offer the admin scope (only a project admin may grant it; never checked by default)."""
+    """`allow_admin`: offer the admin scope (only a project admin may grant it); `allow_approve`: offer the
+    approve scope (owners and admins). Neither is ever checked by default."""
 
     name = forms.CharField(max_length=100, help_text="Which agent or service will use it, such as support-bot.")
     scopes = forms.MultipleChoiceField(
@@ -30,11 +31,13 @@ class ApiKeyForm(forms.Form):
         error_messages={"required": "Choose at least one scope."},
     )
 
-    def __init__(self, *args: Any, allow_admin: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, allow_admin: bool = False, allow_approve: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not allow_admin:
-            field: forms.MultipleChoiceField = self.fields["scopes"]  # type: ignore[assignment]
-            field.choices = [(value, label) for value, label in ApiKeyScope.choices if value != ApiKeyScope.ADMIN]
+        withheld = {ApiKeyScope.ADMIN} if not allow_admin else set()
+        if not allow_approve:
+            withheld.add(ApiKeyScope.APPROVE)
+        field: forms.MultipleChoiceField = self.fields["scopes"]  # type: ignore[assignment]
+        field.choices = [(value, label) for value, label in ApiKeyScope.choices if value not in withheld]
 
 
 class MemberAddForm(forms.Form):

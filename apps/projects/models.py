@@ -63,10 +63,11 @@ class ApiKeyScope(models.TextChoices):
     INGEST = "ingest", "Ingest calls"
     READ = "read", "Read calls and tasks"
     DISCOVER = "discover", "Start task discovery"
+    APPROVE = "approve", "Approve model swaps (owners and admins only)"
     ADMIN = "admin", "Admin: see GPU workers (project admins only)"
 
 
-# What a key gets when no scopes are named; "admin" is only ever granted on purpose, by a project admin.
+# What a key gets when no scopes are named; "approve" and "admin" are only ever granted on purpose.
 DEFAULT_API_KEY_SCOPES: tuple[str, ...] = (ApiKeyScope.INGEST, ApiKeyScope.READ, ApiKeyScope.DISCOVER)
 
 

@@ -109,10 +109,17 @@ def password_change(*, user: User, password: str) -> User:
 
 @transaction.atomic
 def api_key_create(
-    *, project: Project, name: str, scopes: list[str] | None = None, created_by: User | None = None
+    *,
+    project: Project,
+    name: str,
+    scopes: list[str] | None = None,
+    created_by: User | None = None,
+    operator: bool = False,
 ) -> tuple[ApiKey, str]:
     """Create a key; the secret is returned once and never stored. The "admin" scope (fleet-wide reads
-    such as the GPU workers) is granted only when `created_by` is an admin of this project."""
+    such as the GPU workers) is granted only when `created_by` is an admin of this project, the "approve"
+    scope (approve, reject and revoke model swaps) only when they are an owner or admin. `operator`: the
+    key is made on the command line (manage.py create_project), by whoever runs the installation."""
     name = name.strip()
     if not name:
         raise DomainError("Give the key a name, such as the agent that will use it", code="invalid_name", field="name")
@@ -122,9 +129,17 @@ def api_key_create(
         raise DomainError(
             f"Scopes must be chosen from {', '.join(ApiKeyScope.values)}", code="invalid_scopes", field="scopes"
         )
-    if ApiKeyScope.ADMIN in scopes and not _is_project_admin(project, created_by):
+    membership = membership_get(project=project, user=created_by) if created_by is not None else None
+    if ApiKeyScope.ADMIN in scopes and not operator and (membership is None or membership.role != Role.ADMIN):
         raise DomainError(
             "Only an admin of this project can create a key with the admin scope",
+            code="scope_not_allowed",
+            status=403,
+            field="scopes",
+        )
+    if ApiKeyScope.APPROVE in scopes and not operator and (membership is None or not membership.can("approve")):
+        raise DomainError(
+            "Only an owner or admin of this project can create a key with the approve scope",
             code="scope_not_allowed",
             status=403,
             field="scopes",
@@ -139,11 +154,6 @@ def api_key_create(
         created_by=created_by,
     )
     return key, secret
-
-
-def _is_project_admin(project: Project, user: User | None) -> bool:
-    membership = membership_get(project=project, user=user) if user is not None else None
-    return membership is not None and membership.role == Role.ADMIN
 
 
 @transaction.atomic

@@ -74,8 +74,9 @@ def project_create(request: HttpRequest) -> HttpResponse:
 
 
 def _key_form(request: ProjectRequest, data: Any = None) -> ApiKeyForm:
-    """Only a project admin is offered the admin scope."""
-    return ApiKeyForm(data, allow_admin=request.membership.role == Role.ADMIN)
+    """Only a project admin is offered the admin scope; only owners and admins the approve scope."""
+    membership = request.membership
+    return ApiKeyForm(data, allow_admin=membership.role == Role.ADMIN, allow_approve=membership.can("approve"))
 
 
 def _keys_page(request: ProjectRequest, form: ApiKeyForm, status: int = 200, **extra: Any) -> HttpResponse:

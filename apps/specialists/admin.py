@@ -16,7 +16,18 @@ from apps.specialists.services import catalog_model_add
 class CatalogModelAdmin(admin.ModelAdmin):
     """The add page takes a Hugging Face id or a local folder (read for its figures); the rest is edited as usual."""
 
-    list_display = ("name", "hf_id", "params_b", "licence", "context_window", "tool_calling", "enabled", "seeded")
+    list_display = (
+        "name",
+        "hf_id",
+        "params_b",
+        "licence",
+        "context_window",
+        "tool_calling",
+        "price_per_hour",
+        "enabled",
+        "seeded",
+    )
+    list_editable = ("price_per_hour",)
     list_filter = ("enabled", "seeded", "tool_calling", "licence", "family")
     search_fields = ("name", "hf_id", "family")
     readonly_fields = ("seeded", "added_by", "created_at")

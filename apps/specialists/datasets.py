@@ -83,12 +83,16 @@ def _assistant_turn(response: dict[str, Any]) -> dict[str, Any]:
 def example_line(call: Call, kind: str) -> dict[str, Any]:
     """One JSONL line. LoRA: OpenAI chat format (the request's messages, the answer as the last
     assistant turn, tool calls kept, and the tools offered), rendered by the training job with the base
-    model's chat template. Classifier: the last user turn and the answer as its label."""
+    model's chat template, with the request's response_format when it has one. Classifier: the last user turn
+    and the answer as its label."""
     if kind == SpecialistKind.CLASSIFIER:
         return {"text": _last_user_text(call), "label": answer_text(call.response)}
     request = call.request or {}
     messages = [m for m in request.get("messages") or [] if isinstance(m, dict)]
-    return {"messages": [*messages, _assistant_turn(call.response or {})], "tools": request.get("tools") or []}
+    line = {"messages": [*messages, _assistant_turn(call.response or {})], "tools": request.get("tools") or []}
+    if request.get("response_format"):
+        line["response_format"] = request["response_format"]
+    return line
 
 
 def dataset_folder(dataset_id: UUID | str) -> Path:

@@ -102,6 +102,7 @@ def _train(run: TrainingRun, reporter: Reporter) -> dict[str, Any]:
         return train_classifier(
             data_dir=data_dir, out_dir=run_dir(run.id), params=run.params, progress=reporter, metadata=metadata
         )
+    from workers.jobs.local_models import WeightsMissing, model_folder
     from workers.jobs.training import train_lora
 
     base = run.base_model
@@ -109,8 +110,13 @@ def _train(run: TrainingRun, reporter: Reporter) -> dict[str, Any]:
         raise TrainingError("The run has no base model")
     metadata["base_model_name"] = base.name
     metadata["base_model_hf_id"] = base.hf_id
+    reporter(0.0, "loading", f"Finding the weights of {base.name}")
+    try:
+        model_ref = model_folder(base.local_path or base.hf_id, Path(settings.MODEL_CACHE_DIR))
+    except WeightsMissing as exc:
+        raise TrainingError(str(exc)) from exc
     return train_lora(
-        model_ref=base.local_path or base.hf_id,
+        model_ref=model_ref,
         data_dir=data_dir,
         out_dir=run_dir(run.id),
         params=run.params,

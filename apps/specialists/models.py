@@ -26,6 +26,13 @@ class CatalogModel(models.Model):
     local_path = models.CharField(max_length=500, blank=True, help_text="Weights on disk, when not in the HF cache.")
     seeded = models.BooleanField(default=False, help_text="From the shipped catalog file.")
     enabled = models.BooleanField(default=True)
+    price_per_hour = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="USD per hour of the host that would serve it: prices its evaluations per 1000 calls.",
+    )
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

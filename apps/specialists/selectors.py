@@ -1,6 +1,7 @@
 """Reads: the catalog and where its weights are, a task's candidates, datasets, training runs, and
 whether (and for what) a training run waits on the workers."""
 
+import hashlib
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from apps.fleet import selectors as fleet
 from apps.fleet.models import GpuWorker
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
+from apps.specialists.catalog import memory_estimate
 from apps.specialists.models import CatalogModel, SpecialistKind, Split, TrainingDataset, TrainingRun
 from apps.specialists.selection import Ranking, candidates_rank
 from apps.specialists.weights import CLASSIFIER_ENCODER, ModelRef, weights_here
@@ -202,13 +204,16 @@ def training_run_running_on(*, worker_name: str) -> str:
     return str(run_id) if run_id else ""
 
 
-def training_run_blocker(*, kind: str, base_model: CatalogModel | None, method: str, memory_estimate_mb: int) -> str:
+def training_run_blocker(
+    *, kind: str, base_model: CatalogModel | None, method: str, memory_estimate_mb: int, doing: str = "to train"
+) -> str:
     """Why no registered worker could ever run such a run, and what to do ('' when one could).
 
     A classifier needs a CPU worker with the encoder package. A LoRA run needs a GPU-queue worker with
     the base model's weights that either has no GPU (it trains on its CPU: LoRA only) or has a GPU with
     room for the estimate; QLoRA needs a GPU. Workers registered but offline count: they may come back
-    (the run then says it waits for them). When tasks run in the web process, this machine is the worker."""
+    (the run then says it waits for them). When tasks run in the web process, this machine is the worker.
+    Evaluating a local model is routed the same way (evaluation_blocker); `doing` words the memory reason."""
     if kind == SpecialistKind.CLASSIFIER:
         queue, ref, what = (
             "cpu",
@@ -244,11 +249,52 @@ def training_run_blocker(*, kind: str, base_model: CatalogModel | None, method: 
         if largest < memory_estimate_mb:
             instead = "" if method == "qlora" else "use QLoRA, "
             return (
-                f"{base_model} needs about {memory_estimate_mb:,} MB of GPU memory to train this way, more than "
+                f"{base_model} needs about {memory_estimate_mb:,} MB of GPU memory {doing} this way, more than "
                 f"the largest GPU of the workers with its weights ({largest:,} MB): {instead}lower the batch "
                 "size or the sequence length, or choose a smaller model."
             )
     return ""
+
+
+def evaluation_blocker(*, base_model: CatalogModel | None) -> str:
+    """Why no registered worker could answer a task's test calls with a local candidate ('' when one
+    could): a classifier (base_model None) needs a CPU worker with the encoder; a language model, a GPU-queue
+    worker with its weights and no GPU (it runs on its CPU) or a GPU with room to serve it in bf16."""
+    if base_model is None:
+        return training_run_blocker(
+            kind=SpecialistKind.CLASSIFIER, base_model=None, method="logreg", memory_estimate_mb=0
+        )
+    return training_run_blocker(
+        kind=SpecialistKind.LORA,
+        base_model=base_model,
+        method="lora",
+        memory_estimate_mb=memory_estimate(base_model.params_b).serve_bf16_mb,
+        doing="to answer",
+    )
+
+
+def few_shot_calls(*, cluster: TaskCluster, exclude: set[UUID], k: int) -> list[Call]:
+    """k of the task's calls for a few-shot prompt, never one of `exclude` (the test calls): from the train
+    split of the dataset that froze the task's test split when one was built, else from the task's
+    trainable, answered calls. The same k every time (in the order of a hash of their ids), so every
+    few-shot evaluation of a task, and a resumed one, shows the model the same examples."""
+    if k <= 0:
+        return []
+    source = (
+        TrainingDataset.objects.filter(cluster=cluster, status=JobStatus.SUCCEEDED, test_count__gt=0)
+        .order_by("created_at")
+        .first()
+    )
+    if source is not None:
+        pool = Call.objects.filter(id__in=source.examples.filter(split=Split.TRAIN).values("call_id"))
+    else:
+        pool = dataset_calls(cluster=cluster)
+    ids = sorted(
+        (uid for uid in pool.exclude(id__in=exclude).values_list("id", flat=True)),
+        key=lambda uid: hashlib.sha256(f"few-shot\0{uid}".encode()).hexdigest(),
+    )[:k]
+    found = {call.id: call for call in Call.objects.filter(id__in=ids).only("id", "request", "response")}
+    return [found[uid] for uid in ids if uid in found]
 
 
 def _short(run: TrainingRun) -> str:

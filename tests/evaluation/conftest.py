@@ -1,7 +1,9 @@
 """Fixtures for evaluation: tasks made of the sample's real calls, a fake OpenAI-compatible endpoint on
-127.0.0.1, and a way to run an evaluation's job here, as the cpu worker would."""
+127.0.0.1, a tiny local Llama and a registered worker that has it, and a way to run an evaluation's job
+here, as a worker would."""
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +12,15 @@ from apps.calls.models import Call
 from apps.discovery.models import TaskCluster
 from apps.evaluation import execution, services
 from apps.evaluation.models import Evaluation, ModelEndpoint
+from apps.fleet.gpu import gpu_snapshot
+from apps.fleet.models import GpuWorker
+from apps.fleet.services import worker_register
 from apps.projects.models import Project
+from apps.specialists.models import CatalogModel
+from apps.specialists.selectors import catalog_weights_here
 from tests.evaluation.fake_openai import FakeOpenAI, Oracle, messages_key
 from tests.specialists.selection_helpers import make_task, stored
+from tests.tiny_llama import chat_rows, save_llama
 
 API_KEY = "sk-test-0123456789abcdefSECRET"
 TASK_CALLS = 40
@@ -22,6 +30,14 @@ TASK_CALLS = 40
 def _quick_retries(settings: Any) -> None:
     settings.EVALUATION_RETRY_BACKOFF_MS = 1
     settings.EVALUATION_REQUEST_TIMEOUT_S = 10
+
+
+@pytest.fixture(autouse=True)
+def _artifact_root(settings: Any, tmp_path: Path) -> None:
+    """Datasets, specialists and converted models go under the test's own folder, never var/."""
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    settings.ARTIFACT_S3_BUCKET = ""
+    settings.MODEL_CACHE_DIR = tmp_path / "models"
 
 
 @pytest.fixture
@@ -84,3 +100,58 @@ def run(evaluation: Evaluation) -> Evaluation:
     execution.evaluation_run(evaluation_id=evaluation.id)
     evaluation.refresh_from_db()
     return evaluation
+
+
+# --- local candidates: a tiny Llama that knows the sentiment task's words, and a worker that has it ----------
+
+
+@pytest.fixture(scope="session")
+def tiny_sentiment_dir(tmp_path_factory: pytest.TempPathFactory, sample_records: list[dict[str, Any]]) -> Path:
+    """A tiny random-weight Llama (tests/tiny_llama.py) whose tokenizer was built on the sentiment calls."""
+    records = [r for r in sample_records if r["task"] == "sentiment_classification"][:TASK_CALLS]
+    return save_llama(tmp_path_factory.mktemp("tiny-sentiment"), chat_rows(records))
+
+
+@pytest.fixture
+def local_models(settings: Any) -> Iterator[None]:
+    """Local candidates run here, small: one torch thread (restored afterwards: later tests' embeddings
+    depend on it), 4 test calls, 6 new tokens each, batches of 2."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    settings.EVALUATION_TEST_CALLS = 4
+    settings.EVALUATION_MAX_NEW_TOKENS = 6
+    settings.EVALUATION_LOCAL_BATCH_SIZE = 2
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_model(db: None, tiny_sentiment_dir: Path, local_models: None) -> CatalogModel:
+    return CatalogModel.objects.create(
+        hf_id="tests/tiny-sentiment-llama",
+        name="Tiny Llama",
+        family="llama",
+        params_b=0.0001,
+        licence="apache-2.0",
+        context_window=1024,
+        architecture="LlamaForCausalLM",
+        tool_calling=True,
+        local_path=str(tiny_sentiment_dir),
+    )
+
+
+@pytest.fixture
+def worker(tiny_model: CatalogModel) -> GpuWorker:
+    """This machine as a registered worker on both queues, with the weights it has: what lets local
+    candidates be evaluated (no GPU here: it runs them on its CPU)."""
+    return worker_register(
+        name="celery@tests",
+        host="tests",
+        queues=["cpu", "gpu"],
+        gpus=gpu_snapshot(),
+        concurrency=1,
+        can_resize=False,
+        weights=catalog_weights_here(),
+    )

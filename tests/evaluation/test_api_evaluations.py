@@ -17,6 +17,7 @@ from apps.projects.services import api_key_create
 from apps.specialists.models import TrainingDataset, TrainingRun
 from tests.evaluation.conftest import API_KEY, TASK_CALLS, sample_task
 from tests.evaluation.fake_openai import FakeOpenAI, Oracle, error
+from tests.specialists.selection_helpers import make_task
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/evaluations"
@@ -56,7 +57,10 @@ def test_an_evaluation_through_the_api_from_endpoint_to_verdict(
     assert (body["status"], body["kind"], body["target"], body["verdict"], body["test_hash"]) == (
         "queued", "label", 0.9, "", ""
     )  # fmt: skip
-    assert body["candidate"] == {"kind": "endpoint", "endpoint": added.json()["id"], "name": "fake", "model": "small"}
+    assert body["candidate"] == {
+        "kind": "endpoint", "endpoint": added.json()["id"], "training_run": None, "base_model": None, "shots": None,
+        "name": "fake", "model": "small",
+    }  # fmt: skip
     assert body["agreement"] == {"value": None, "ci_low": None, "ci_high": None, "agreed": 0}
     assert len(callbacks) == 1
 
@@ -122,20 +126,29 @@ def test_a_candidate_of_two_kinds_or_none_is_422(
     assert not Evaluation.objects.exists()
 
 
-def test_a_training_run_or_base_model_candidate_is_400_saying_only_endpoints_so_far(
-    api_client: Client, sentiment_task: TaskCluster
+def test_a_training_run_or_base_model_candidate_is_checked_and_another_projects_run_is_404(
+    api_client: Client, sentiment_task: TaskCluster, other_project: Project
 ) -> None:
     dataset = TrainingDataset.objects.create(project=sentiment_task.project, cluster=sentiment_task, status="succeeded")
     run = TrainingRun.objects.create(project=sentiment_task.project, cluster=sentiment_task, dataset=dataset)
-    for candidate in ({"training_run": str(run.id)}, {"base_model": "Qwen/Qwen2.5-0.5B-Instruct", "shots": 3}):
-        response = post(api_client, {"cluster": str(sentiment_task.id), "candidate": candidate})
-        assert response.status_code == 400, response.json()
-        body = response.json()
-        assert body["code"] == "not_supported" and body["errors"][0]["field"] == "candidate"
-        assert body["message"].startswith("Only model endpoint candidates can be evaluated so far")
-        assert "POST /api/v1/endpoints" in body["message"]
-    response = post(api_client, {"cluster": str(sentiment_task.id), "candidate": {"training_run": str(uuid.uuid4())}})
-    assert response.status_code == 404 and response.json()["errors"][0]["field"] == "candidate.training_run"
+    response = post(api_client, {"cluster": str(sentiment_task.id), "candidate": {"training_run": str(run.id)}})
+    assert response.status_code == 409, response.json()
+    assert (
+        response.json()["code"] == "not_finished" and response.json()["errors"][0]["field"] == "candidate.training_run"
+    )
+    qwen = {"base_model": "Qwen/Qwen2.5-0.5B-Instruct", "shots": 3}
+    response = post(api_client, {"cluster": str(sentiment_task.id), "candidate": qwen})
+    assert response.status_code == 409 and response.json()["code"] == "cannot_run"  # no worker has its weights
+    assert "No GPU worker has registered" in response.json()["message"]
+    response = post(api_client, {"cluster": str(sentiment_task.id), "candidate": {**qwen, "shots": 17}})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "candidate.shots"
+    theirs = TrainingDataset.objects.create(project=other_project, cluster=make_task(other_project), status="succeeded")
+    their_run = TrainingRun.objects.create(
+        project=other_project, cluster=theirs.cluster, dataset=theirs, status="succeeded", artifact_path="/x"
+    )
+    for run_id in (their_run.id, uuid.uuid4()):
+        response = post(api_client, {"cluster": str(sentiment_task.id), "candidate": {"training_run": str(run_id)}})
+        assert response.status_code == 404 and response.json()["errors"][0]["field"] == "candidate.training_run"
     assert not Evaluation.objects.exists()
 
 

@@ -13,6 +13,7 @@ from apps.jobs import registry
 from apps.projects.models import Project
 from apps.specialists.models import CatalogModel, TrainingDataset, TrainingRun
 from tests.specialists.selection_helpers import make_task
+from tests.specialists.workers_helpers import gpu, register
 
 pytestmark = pytest.mark.django_db
 
@@ -39,17 +40,68 @@ def test_it_queues_the_job_on_the_cpu_queue_after_commit(
     assert registry.kind_for(Evaluation).resumable
 
 
-def test_training_runs_and_base_models_are_refused_saying_what_to_do_instead(
-    sentiment_task: TaskCluster, training_run: TrainingRun
+def test_a_training_run_must_have_succeeded_and_be_of_this_project(
+    sentiment_task: TaskCluster, training_run: TrainingRun, other_project: Project
 ) -> None:
     with pytest.raises(DomainError) as refused:
         services.evaluation_create(cluster=sentiment_task, training_run=training_run)
-    assert (refused.value.status, refused.value.code, refused.value.field) == (400, "not_supported", "candidate")
-    assert refused.value.message.startswith("Only model endpoint candidates can be evaluated so far")
-    model = CatalogModel.objects.get(hf_id="Qwen/Qwen2.5-0.5B-Instruct")
-    with pytest.raises(DomainError, match="Only model endpoint candidates"):
-        services.evaluation_create(cluster=sentiment_task, base_model=model, shots=3)
+    assert (refused.value.status, refused.value.code, refused.value.field) == (
+        409,
+        "not_finished",
+        "candidate.training_run",
+    )
+    assert refused.value.message == "This training run has not finished: evaluate a run that succeeded."
+    TrainingRun.objects.filter(id=training_run.id).update(status="failed")
+    training_run.refresh_from_db()
+    with pytest.raises(DomainError, match="This training run failed"):
+        services.evaluation_create(cluster=sentiment_task, training_run=training_run)
+    theirs = make_task(other_project)
+    dataset = TrainingDataset.objects.create(project=other_project, cluster=theirs, status="succeeded")
+    their_run = TrainingRun.objects.create(
+        project=other_project, cluster=theirs, dataset=dataset, status="succeeded", artifact_path="/x"
+    )
+    with pytest.raises(NotFound, match="No such training run in this project"):
+        services.evaluation_create(cluster=sentiment_task, training_run=their_run)
     assert not Evaluation.objects.exists()
+
+
+def test_a_base_model_takes_0_to_16_shots_and_a_worker_that_has_its_weights(sentiment_task: TaskCluster) -> None:
+    model = CatalogModel.objects.get(hf_id="Qwen/Qwen2.5-0.5B-Instruct")
+    for shots in (-1, 17):
+        with pytest.raises(DomainError, match="0 to 16") as refused:
+            services.evaluation_create(cluster=sentiment_task, base_model=model, shots=shots)
+        assert (refused.value.status, refused.value.field) == (422, "candidate.shots")
+    with pytest.raises(DomainError, match="No GPU worker has registered") as refused:
+        services.evaluation_create(cluster=sentiment_task, base_model=model, shots=3)
+    assert (refused.value.status, refused.value.code) == (409, "cannot_run")
+    register("celery@gpu-box", gpus=[gpu(80_000)])  # a worker without Qwen's weights
+    with pytest.raises(DomainError, match=r"Weights for Qwen2\.5 0\.5B Instruct .* are not on any GPU worker"):
+        services.evaluation_create(cluster=sentiment_task, base_model=model, shots=3)
+    CatalogModel.objects.filter(id=model.id).update(chat_template=False)
+    model.refresh_from_db()
+    with pytest.raises(DomainError, match="has no chat template"):
+        services.evaluation_create(cluster=sentiment_task, base_model=model)
+    assert not Evaluation.objects.exists()
+
+
+def test_a_base_model_or_a_lora_run_goes_to_the_gpu_queue_and_a_classifier_to_the_cpu_queue(
+    sentiment_task: TaskCluster, training_run: TrainingRun, django_capture_on_commit_callbacks: Any
+) -> None:
+    model = CatalogModel.objects.get(hf_id="Qwen/Qwen2.5-0.5B-Instruct")
+    register("celery@gpu-box", gpus=[gpu(80_000)], has=(model,), queues=("gpu", "cpu"), encoder=True)
+    with django_capture_on_commit_callbacks() as callbacks:
+        evaluation = services.evaluation_create(cluster=sentiment_task, base_model=model, shots=4)
+    assert len(callbacks) == 1
+    assert (evaluation.base_model, evaluation.shots, evaluation.queue) == (model, 4, "gpu")
+    assert registry.kind_for(Evaluation).options(evaluation) == {"queue": "gpu"}
+    assert services.evaluation_create(cluster=sentiment_task, base_model=model).shots == 0
+    TrainingRun.objects.filter(id=training_run.id).update(status="succeeded", artifact_path="/a", base_model=model)
+    training_run.refresh_from_db()
+    assert services.evaluation_create(cluster=sentiment_task, training_run=training_run).queue == "gpu"
+    TrainingRun.objects.filter(id=training_run.id).update(kind="classifier", base_model=None)
+    training_run.refresh_from_db()
+    evaluation = services.evaluation_create(cluster=sentiment_task, training_run=training_run)
+    assert (evaluation.queue, evaluation.message) == ("cpu", "Waiting for a worker on the cpu queue")
 
 
 def test_exactly_one_candidate(sentiment_task: TaskCluster, endpoint: ModelEndpoint, training_run: TrainingRun) -> None:

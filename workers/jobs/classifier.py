@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from workers.jobs.prompts import Answer
 from workers.jobs.training import Cancelled, Progress, TrainingError, read_jsonl
 
 
@@ -116,3 +117,39 @@ def train_classifier(
         )
     )
     return {"metrics": metrics, "method": "logreg", "notes": [], "adapter_path": str(folder)}
+
+
+def classify(*, classifier_dir: str | Path, texts: list[str], progress: Progress, block: int = 64) -> dict[str, Any]:
+    """A trained classifier's label for each text, reported in blocks through `progress(fraction, stage,
+    message, answers=[Answer])` (the label as the assistant's content); False from progress cancels. Latency
+    is the block's wall time (embedding and prediction), compute_ms each text's share of it."""
+    import joblib
+
+    from workers.jobs.embedding import embed
+
+    folder = Path(classifier_dir)
+    if not (folder / "model.joblib").is_file():
+        raise TrainingError(f"The classifier's files are not on this worker (no {folder / 'model.joblib'})")
+    model = joblib.load(folder / "model.joblib")
+    seconds = 0.0
+    for start in range(0, len(texts), block):
+        chunk = texts[start : start + block]
+        tick = time.monotonic()
+        labels = [str(label) for label in model.predict(embed(chunk))]
+        wall = time.monotonic() - tick
+        seconds += wall
+        answers = [
+            Answer(
+                index=start + i,
+                message={"role": "assistant", "content": label},
+                latency_ms=round(wall * 1000, 1),
+                compute_ms=round(wall * 1000 / len(chunk), 1),
+                input_tokens=None,
+                output_tokens=None,
+            )
+            for i, label in enumerate(labels)
+        ]
+        done = start + len(chunk)
+        if not progress(done / len(texts), "classifying", f"Classified {done:,} of {len(texts):,}", answers=answers):
+            raise Cancelled
+    return {"device": "cpu", "dtype": "float32", "seconds": round(seconds, 3), "notes": []}

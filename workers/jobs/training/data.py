@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apps.common.messages import content_text
+from workers.jobs.prompts import chat_turns, normalise_messages, template_support
 from workers.jobs.training.config import IGNORE, LoraConfig, TrainingError
 
 if TYPE_CHECKING:
@@ -33,44 +33,25 @@ class Block:
     real: int  # tokens that are not padding
 
 
-def normalise_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """OpenAI chat messages as chat templates expect them: text content, tool-call arguments as objects."""
-    out = []
-    for message in messages:
-        m = dict(message)
-        m["content"] = content_text(m.get("content"))
-        if m.get("tool_calls"):
-            calls = []
-            for call in m["tool_calls"]:
-                call = dict(call)
-                function = dict(call.get("function") or {})
-                arguments = function.get("arguments")
-                if isinstance(arguments, str):
-                    try:
-                        parsed = json.loads(arguments)
-                    except ValueError:
-                        parsed = None
-                    if isinstance(parsed, dict):
-                        function["arguments"] = parsed
-                call["function"] = function
-                calls.append(call)
-            m["tool_calls"] = calls
-        out.append(m)
-    return out
-
-
 def render_example(
-    tokenizer: Any, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    tokenizer: Any,
+    messages: Sequence[dict[str, Any]],
+    tools: Sequence[dict[str, Any]] | None = None,
+    response_format: Any = None,
 ) -> Example | None:
     """Token ids and labels of one conversation; labels are IGNORE except on the final assistant turn.
 
-    The prompt (every message before the last, plus the generation prompt) is rendered on its own;
-    a token is trained on when it holds any character past the part the prompt shares with the full
-    text. None when the conversation does not end with an assistant turn."""
+    The conversation is put as evaluation asks the specialist later (workers.jobs.prompts.chat_turns:
+    tools and response_format through the template or as instructions). The prompt (every message before
+    the last, plus the generation prompt) is rendered on its own; a token is trained on when it holds any
+    character past the part the prompt shares with the full text. None when the conversation does not end
+    with an assistant turn."""
     messages = normalise_messages(messages)
     if len(messages) < 2 or messages[-1].get("role") != "assistant":
         return None
-    tools_arg = list(tools) if tools else None
+    messages, tools_arg = chat_turns(
+        messages, support=template_support(tokenizer), tools=tools, response_format=response_format
+    )
     full = tokenizer.apply_chat_template(messages, tools=tools_arg, tokenize=False)
     prompt = tokenizer.apply_chat_template(messages[:-1], tools=tools_arg, tokenize=False, add_generation_prompt=True)
     boundary = next(
@@ -144,7 +125,7 @@ def prepare(tokenizer: Any, data_dir: Path, cfg: LoraConfig) -> Prepared:
     def load(name: str) -> list[Example]:
         out = []
         for row in read_jsonl(data_dir / f"{name}.jsonl"):
-            example = render_example(tokenizer, row.get("messages") or [], row.get("tools"))
+            example = render_example(tokenizer, row.get("messages") or [], row.get("tools"), row.get("response_format"))
             if example is None:
                 counts["unusable"] += 1
             elif len(example.input_ids) > cfg.max_seq_len:
