@@ -1,5 +1,5 @@
-"""Model endpoints and evaluations over the API: add an endpoint, start an evaluation (202), poll it, read
-its scored calls."""
+"""Model endpoints and evaluations over the API: add an endpoint, set how a task is scored, start an
+evaluation (202), poll it, read its scored calls."""
 
 from typing import Any
 
@@ -8,6 +8,7 @@ from ninja import Query, Router, Status
 
 from apps.common.errors import DomainError, NotFound
 from apps.common.schemas import ErrorOut
+from apps.discovery.models import TaskCluster
 from apps.discovery.selectors import task_cluster_get
 from apps.evaluation import selectors, services
 from apps.evaluation.models import Evaluation, ModelEndpoint
@@ -21,6 +22,8 @@ from apps.evaluation.schemas import (
     EvaluationPageOut,
     ResultFilterIn,
     ResultPageOut,
+    TaskScoringIn,
+    TaskScoringOut,
 )
 from apps.projects.auth import ProjectApiKey, require_scope
 from apps.specialists import selectors as specialists
@@ -59,6 +62,58 @@ def create_endpoint(request: HttpRequest, payload: EndpointIn) -> Status[ModelEn
 def list_endpoints(request: HttpRequest) -> dict[str, Any]:
     key = require_scope(request, "read")
     return {"items": list(selectors.endpoint_list(project=key.project))}
+
+
+def _scoring_out(cluster: TaskCluster) -> dict[str, Any]:
+    scoring = selectors.task_scoring_get(cluster=cluster)
+    return {
+        "cluster": cluster.id,
+        "target": scoring.target,
+        "target_is_default": scoring.target_is_default,
+        "text_metric": scoring.text_metric,
+        "text_threshold": scoring.text_threshold,
+        "text_threshold_is_default": scoring.threshold_is_default,
+        "judge_endpoint": scoring.judge_endpoint.id if scoring.judge_endpoint else None,
+        "applies_to_answers": scoring.text_applies,
+        "updated_at": scoring.updated_at,
+    }
+
+
+@router.get(
+    "/clusters/{cluster_id}/scoring",
+    response={200: TaskScoringOut, **_ERRORS},
+    summary="Get how a task is scored",
+    description="The task's agreement target and, for free text and code, its metric, threshold and judge "
+    "endpoint, with the defaults filled in for what it does not set.",
+)
+def get_task_scoring(request: HttpRequest, cluster_id: str) -> dict[str, Any]:
+    key = require_scope(request, "read")
+    return _scoring_out(task_cluster_get(project=key.project, cluster_id=cluster_id))
+
+
+@router.put(
+    "/clusters/{cluster_id}/scoring",
+    response={200: TaskScoringOut, **_ERRORS},
+    summary="Set how a task is scored",
+    description="Sets every setting at once (one left out goes back to its default) for the evaluations started "
+    "from now on; those made already keep what they were scored with. The judge metric needs `judge_endpoint`, "
+    "one of the project's model endpoints, asked with a fixed 1 to 5 rubric at temperature 0.",
+)
+def set_task_scoring(request: HttpRequest, cluster_id: str, payload: TaskScoringIn) -> dict[str, Any]:
+    key = require_scope(request, "discover")
+    cluster = task_cluster_get(project=key.project, cluster_id=cluster_id)
+    judge = None
+    if payload.judge_endpoint is not None:
+        judge = selectors.endpoint_get(project=key.project, endpoint_id=payload.judge_endpoint, field="judge_endpoint")
+    services.task_scoring_set(
+        cluster=cluster,
+        target=payload.target,
+        text_metric=payload.text_metric,
+        text_threshold=payload.text_threshold,
+        judge_endpoint=judge,
+        updated_by=None,
+    )
+    return _scoring_out(cluster)
 
 
 def _candidate(key_project: Any, payload: EvaluationIn) -> dict[str, Any]:

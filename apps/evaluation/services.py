@@ -1,5 +1,5 @@
-"""Writes: model endpoints, evaluations (created and queued here, run by the job in execution.py), the
-task's frozen test split, and the job's fenced writes of its results.
+"""Writes: model endpoints, a task's scoring settings, evaluations (created and queued here, run by the job
+in execution.py), the task's frozen test split, and the job's fenced writes of its results.
 
 Services never import the tasks: work is sent with apps.jobs.services.job_enqueue, after commit."""
 
@@ -17,8 +17,15 @@ from apps.common.errors import Conflict, DomainError, NotFound
 from apps.discovery.models import ClusterStatus, TaskCluster
 from apps.discovery.texts import OutputKind
 from apps.evaluation import crypto, selectors
-from apps.evaluation.models import Evaluation, EvaluationResult, ModelEndpoint, TaskTestSplit
-from apps.evaluation.scoring import resolve_kind
+from apps.evaluation.models import (
+    Evaluation,
+    EvaluationResult,
+    ModelEndpoint,
+    TaskScoring,
+    TaskTestSplit,
+    TextMetric,
+)
+from apps.evaluation.scoring import TEXT, resolve_kind
 from apps.jobs import services as jobs
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
@@ -103,6 +110,68 @@ def endpoint_create(
         price_output_per_mtok=per_out,
         created_by=created_by,  # type: ignore[misc]
     )
+
+
+# --- a task's scoring settings -------------------------------------------------------------------------
+
+
+def _share(value: float | None, *, field: str, message: str, top: bool) -> float | None:
+    """None, or a number above 0 and below 1 (up to 1 included when `top`)."""
+    if value is None:
+        return None
+    if not math.isfinite(value) or not (0 < value <= 1 if top else 0 < value < 1):
+        raise DomainError(message, field=field, status=422, code="invalid")
+    return float(value)
+
+
+@transaction.atomic
+def task_scoring_set(
+    *,
+    cluster: TaskCluster,
+    target: float | None = None,
+    text_metric: str = TextMetric.COSINE,
+    text_threshold: float | None = None,
+    judge_endpoint: ModelEndpoint | None = None,
+    updated_by: AbstractBaseUser | None = None,
+) -> TaskScoring:
+    """Set how the task's candidates are scored from now on (evaluations already made keep what they were
+    scored with): the agreement target (None: EVALUATION_TARGET), and for free text and code the metric
+    (rouge_l, cosine or judge), its threshold (None: the metric's default) and, for judge only, the project's
+    endpoint that judges. Every call sets all of them: what is not given goes back to its default."""
+    target = _share(target, field="target", message="The target is an agreement above 0 and below 1.", top=False)
+    if text_metric not in TextMetric.values:
+        choices = ", ".join(TextMetric.values)
+        raise DomainError(f"The text metric is one of {choices}.", field="text_metric", status=422, code="invalid")
+    threshold = _share(
+        text_threshold,
+        field="text_threshold",
+        message="The threshold is a similarity above 0 and up to 1.",
+        top=True,
+    )
+    if text_metric == TextMetric.JUDGE and judge_endpoint is None:
+        raise DomainError(
+            "The judge metric needs a judge endpoint: one of the project's model endpoints.",
+            field="judge_endpoint",
+            status=422,
+            code="required",
+        )
+    if text_metric != TextMetric.JUDGE and judge_endpoint is not None:
+        raise DomainError(
+            "A judge endpoint goes with the judge metric only.", field="judge_endpoint", status=422, code="invalid"
+        )
+    if judge_endpoint is not None and judge_endpoint.project_id != cluster.project_id:
+        raise NotFound("No such model endpoint in this project", field="judge_endpoint")
+    scoring, _ = TaskScoring.objects.update_or_create(  # type: ignore[misc]
+        cluster=cluster,
+        defaults={
+            "target": target,
+            "text_metric": text_metric,
+            "text_threshold": threshold,
+            "judge_endpoint": judge_endpoint,
+            "updated_by": updated_by,
+        },
+    )
+    return scoring
 
 
 # --- evaluations --------------------------------------------------------------------------------------
@@ -230,14 +299,18 @@ def evaluation_create(
     endpoint of the project, a finished training run of the project (LoRA adapter or classifier), or a
     catalog model with 0 to MAX_SHOTS examples of the task in its prompt. Endpoints and classifiers go to the
     cpu queue, local language models to the gpu queue; a local candidate no registered worker could run is
-    refused at once with what to do (as a training run is)."""
+    refused at once with what to do (as a training run is). The target is the one given, else the task's
+    (selectors.task_scoring_get); free text and code record the task's text metric, threshold and judge
+    endpoint as they are now, so the evaluation is scored (and re-scored) the same way whatever changes."""
     candidate = _check_candidate(
         cluster=cluster, endpoint=endpoint, training_run=training_run, base_model=base_model, shots=shots
     )
     _check_task(cluster)
-    target = settings.EVALUATION_TARGET if target is None else target
+    scoring = selectors.task_scoring_get(cluster=cluster)
+    target = scoring.target if target is None else target
     if not 0 < target < 1:
         raise DomainError("The target is an agreement above 0 and below 1.", field="target", status=422)
+    text = resolve_kind(cluster.output_kind) == TEXT
     evaluation = Evaluation(
         project=cluster.project,
         cluster=cluster,
@@ -247,6 +320,9 @@ def evaluation_create(
         shots=candidate.shots,
         kind=cluster.output_kind,
         target=target,
+        text_metric=scoring.text_metric if text else "",
+        text_threshold=scoring.text_threshold if text else None,
+        judge_endpoint=scoring.judge_endpoint if text else None,
         created_by=created_by,  # type: ignore[misc]
         stage="queued",
     )

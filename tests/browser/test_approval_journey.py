@@ -1,11 +1,13 @@
 """The product owner's journey, in real Chromium: open a task's evaluation report from the task, compare
-the candidates, read the disagreements, approve one with a comment and a rollout; the audit shows it."""
+the candidates, read the disagreements, approve one with a comment and a rollout; the audit shows it. Then
+start the evaluation of another candidate from the report, and cancel it while it waits for a worker."""
 
 from typing import Any
 
 import pytest
 
 from apps.approvals.models import SwapApproval
+from apps.evaluation.models import Evaluation
 from apps.projects.models import Role
 from apps.projects.services import membership_set, project_create
 from tests.approvals.factories import endpoint, evaluated, label_task
@@ -21,6 +23,7 @@ def test_the_owner_compares_candidates_reads_disagreements_and_approves(
     task = label_task(project, calls=40)
     ready = evaluated(task, endpoint(project), wrong=3)
     weak = evaluated(task, endpoint(project, name="tiny", model="smollm2-135m"), wrong=14)
+    fresh = endpoint(project, name="fresh", model="phi-4-mini")
 
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", "olivia")
@@ -68,3 +71,22 @@ def test_the_owner_compares_candidates_reads_disagreements_and_approves(
     row = page.inner_text("table.audit tbody tr")
     for expected in ("olivia", "Approved", "qwen-small", "92.5%", "Read the 3 misses", "then 20% of calls"):
         assert expected in row, expected
+
+    # Back on the report, evaluate another candidate; it waits for a worker, and is cancelled from the page.
+    page.goto(f"{live_server.url}/p/acme/tasks/{task.id}/evaluation/")
+    page.click(".page-head >> text=Evaluate a candidate")
+    assert "Not evaluated on this task yet" in page.inner_text(f"label[for='candidate-endpoint{fresh.id}']")
+    page.check(f"#evaluate-panel input[value='endpoint:{fresh.id}']")
+    page.fill("#evaluate-target", "0.9")
+    page.click("#evaluate-panel >> text=Start the evaluation")
+    page.wait_for_selector("#evaluate-panel >> text=fresh is queued")
+    assert (
+        "fresh" in page.inner_text("#evaluation-jobs")
+        and page.locator("#evaluation-jobs [role=progressbar]").count() == 1
+    )
+    started = Evaluation.objects.get(endpoint=fresh)
+    assert (started.status, started.target, started.created_by.username) == ("queued", 0.9, "olivia")
+    page.click("#evaluation-jobs >> text=Cancel")
+    page.wait_for_selector("text=1 evaluation that did not finish")
+    started.refresh_from_db()
+    assert started.status == "cancelled"

@@ -1,13 +1,15 @@
 """A fake OpenAI-compatible chat.completions server for tests: a real HTTP server on 127.0.0.1 (a free
 port) in a thread. It records every request it gets (path, headers, JSON body) and answers through a
 `respond(body) -> Reply` function the test sets; `Oracle` is the usual one: the LLM's own answer for
-some calls and a wrong one for the others.
+some calls and a wrong one for the others. `Judging` puts a judge model beside it on the same server: the
+requests for the judge's model name are graded by the test's own function.
 
     with FakeOpenAI(Oracle(references, wrong=keys)) as fake:
         endpoint_create(..., base_url=fake.base_url)
 """
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -78,6 +80,34 @@ class Oracle:
             return completion(self.wrong_answer)
         reference = {k: v for k, v in self.references[key].items() if k in ("content", "tool_calls")}
         return completion(reference)
+
+
+def _between(text: str, tag: str) -> str:
+    found = re.search(rf"<{tag}>\n(.*?)\n</{tag}>", text, re.DOTALL)
+    return found.group(1) if found else ""
+
+
+class Judging:
+    """The candidate and a judge on one server. A request for `judge_model` is a judge's: `grade(reference,
+    candidate)` gets the reference and candidate answers quoted in its prompt and returns the judge's reply
+    text (e.g. '{"score": 4, "reason": "..."}'). Any other request is the candidate's, answered by `candidate`.
+    `judged` records each (reference, candidate) pair graded."""
+
+    def __init__(
+        self, candidate: Callable[[dict[str, Any]], Reply], grade: Callable[[str, str], str], *, judge_model: str
+    ) -> None:
+        self.candidate, self.grade, self.judge_model = candidate, grade, judge_model
+        self.judged: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        if body.get("model") != self.judge_model:
+            return self.candidate(body)
+        prompt = body["messages"][-1]["content"]
+        pair = (_between(prompt, "reference_answer"), _between(prompt, "candidate_answer"))
+        with self._lock:
+            self.judged.append(pair)
+        return completion({"content": self.grade(*pair)}, completion_tokens=20)
 
 
 class FakeOpenAI:

@@ -1,4 +1,5 @@
-"""Free text: ROUGE-L F1, the cosine of embeddings through an injected embed function, and the threshold."""
+"""Free text: ROUGE-L F1, the cosine of embeddings through an injected embed function, the threshold, and
+the summary of each metric."""
 
 import re
 from collections import Counter
@@ -6,12 +7,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from apps.evaluation.scoring.judge import score_judged
 from apps.evaluation.scoring.text import (
     cosine_similarities,
     cosine_similarity,
     lcs_length,
     rouge_l_f1,
     score_text,
+    score_texts,
     summarise_text,
 )
 
@@ -96,3 +99,43 @@ def test_summary_has_the_mean_similarity_and_its_interval() -> None:
     assert summary["metric"] == "rouge_l"
     assert summary["mean_similarity"] == pytest.approx(0.5)
     assert 0.0 <= summary["mean_similarity_low"] < 0.5 < summary["mean_similarity_high"] <= 1.0
+
+
+def test_a_batch_is_scored_with_one_call_of_the_embedder_against_the_threshold() -> None:
+    seen: list[list[str]] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        seen.append(texts)
+        return bag_of_words(texts)
+
+    scores = score_texts([("cat sat", "cat sat"), ("cat sat", "cat ran"), ("cat", "dog")], metric="cosine", embed=embed)
+
+    assert seen == [["cat sat", "cat sat", "cat sat", "cat ran", "cat", "dog"]]
+    assert [s.agree for s in scores] == [True, False, False]  # 1.0, 0.5 and 0.0 against cosine's 0.85
+    assert [s.details["similarity"] for s in scores] == pytest.approx([1.0, 0.5, 0.0])
+    assert {(s.details["metric"], s.details["threshold"]) for s in scores} == {("cosine", 0.85)}
+    lenient = score_texts([("cat sat", "cat ran")], metric="cosine", threshold=0.5, embed=embed)
+    assert lenient[0].agree and lenient[0].details["threshold"] == 0.5
+
+
+def test_a_batch_by_rouge_l_needs_no_embedder_and_cosine_does() -> None:
+    scores = score_texts([("the cat sat on the mat", "the cat sat on a mat"), ("a b", "c d")], metric="rouge_l")
+    assert [s.agree for s in scores] == [True, False]
+    assert scores[0].details["similarity"] == pytest.approx(5 / 6) and scores[0].details["threshold"] == 0.5
+    with pytest.raises(ValueError, match="embed function"):
+        score_texts([("a", "b")], metric="cosine")
+    with pytest.raises(ValueError, match="judge"):
+        score_texts([("a", "b")], metric="judge")
+
+
+def test_the_summary_names_the_metric_and_threshold_and_for_the_judge_its_mean_score() -> None:
+    cosine = summarise_text(score_texts([("cat", "cat")], metric="cosine", threshold=0.9, embed=bag_of_words))
+    assert (cosine["metric"], cosine["threshold"], cosine["mean_similarity"]) == ("cosine", 0.9, pytest.approx(1.0))
+    assert "mean_judge_score" not in cosine
+
+    judged = [score_judged('{"score": 5}'), score_judged('{"score": 3}'), score_judged("no idea")]
+    summary = summarise_text(judged)
+
+    assert (summary["metric"], summary["threshold"]) == ("judge", 0.8)
+    assert summary["mean_judge_score"] == pytest.approx(4.0)  # the unreadable answer is left out of the means
+    assert summary["mean_similarity"] == pytest.approx(0.8) and summary["judge_unreadable"] == 1

@@ -11,9 +11,13 @@ from django.test import Client
 
 from apps.discovery.models import TaskCluster
 from apps.evaluation.models import Evaluation, ModelEndpoint
+from apps.evaluation.scoring import summarise
+from apps.evaluation.scoring.judge import score_judged
+from apps.evaluation.scoring.stats import wilson_interval
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
 from tests.approvals.factories import endpoint, evaluated, label_task
+from tests.specialists.selection_helpers import make_task
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -168,7 +172,7 @@ def test_running_evaluations_are_polled_until_they_end(
     running = evaluated(task, qwen, status=JobStatus.RUNNING)
     html = client.get(url(task)).content.decode()
     assert 'id="evaluation-jobs"' in html and 'hx-trigger="every 2s"' in html and "40%" in html
-    assert f'href="?candidate={running.id}">qwen-small</a>' in html
+    assert f'href="{url(task)}?candidate={running.id}">qwen-small</a>' in html
     poll = client.get(url(task), HTTP_HX_TARGET="evaluation-jobs", **HX)
     assert poll.content.decode().lstrip().startswith('<section id="evaluation-jobs"')
     Evaluation.objects.filter(id=running.id).update(status=JobStatus.SUCCEEDED)
@@ -211,3 +215,21 @@ def test_an_outsider_gets_404_and_anonymous_logs_in(
 
 def test_post_is_405(login: Callable[[User], Client], owner: User, task: TaskCluster) -> None:
     assert login(owner).post(url(task)).status_code == 405
+
+
+def test_a_free_text_report_names_its_metric_and_threshold_and_the_judges_mean_score(
+    login: Callable[[User], Client], viewer: User, project: Project, qwen: ModelEndpoint
+) -> None:
+    task = make_task(project, output_kind="text", labels=[])
+    scores = [score_judged(answer) for answer in ('{"score": 5}', '{"score": 4}', '{"score": 3}', "?")]
+    interval = wilson_interval(2, 4)
+    Evaluation.objects.create(
+        project=project, cluster=task, endpoint=qwen, kind="text", target=0.9, status=JobStatus.SUCCEEDED,
+        stage="done", progress=1.0, text_metric="judge", text_threshold=0.8, judge_endpoint=qwen, test_calls=4,
+        calls_done=4, agreed=2, agreement=interval.estimate, agreement_low=interval.low,
+        agreement_high=interval.high, verdict="not_ready", metrics=summarise("text", scores),
+    )  # fmt: skip
+    words = text(login(viewer).get(url(task)).content.decode())
+    assert "LLM judge (rubric score out of 5), threshold 0.8" in words
+    assert "4.00 Mean judge score" in words and "0.80 Mean similarity" in words
+    assert "1 Judge answers with no readable score" in words

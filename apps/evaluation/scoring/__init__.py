@@ -18,7 +18,7 @@ from apps.evaluation.scoring.sql import score_sql, summarise_sql
 from apps.evaluation.scoring.text import Embed, score_text, summarise_text
 from apps.evaluation.scoring.tool_calls import score_tool_calls, summarise_tool_calls
 
-__all__ = ["KINDS", "CallScore", "agreement_values", "resolve_kind", "score", "summarise"]
+__all__ = ["KINDS", "TEXT", "CallScore", "agreement_values", "answer_text", "resolve_kind", "score", "summarise"]
 
 LABEL, JSON, TOOL_CALLS, SQL, TEXT = "label", "json", "tool_calls", "sql", "text"
 KINDS = (LABEL, JSON, TOOL_CALLS, SQL, TEXT)
@@ -45,6 +45,12 @@ def _answer(value: Any, kind: str) -> Any:
     if kind == JSON and isinstance(value, dict | list):
         return value
     return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def answer_text(value: Any) -> str:
+    """A free-text answer's text: the content of the logged assistant message, or the bare value."""
+    text = _answer(value, TEXT)
+    return text if isinstance(text, str) else str(text)
 
 
 def request_json_schema(request: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -1,9 +1,10 @@
-"""Free text: two answers agree when their similarity reaches the task's threshold. The similarity is the
-cosine of their embeddings when an `embed` function is given (the product passes its MiniLM embedder),
-else ROUGE-L F1 (word overlap in order, no model needed).
+"""Free text: two answers agree when their similarity reaches the task's threshold. The similarity is, by
+the task's text metric: the cosine of their embeddings (an `embed` function is given; the product passes
+its MiniLM embedder), ROUGE-L F1 (word overlap in order, no model needed), or an LLM judge's rubric score
+out of 5 divided by 5 (scoring.judge; the judge is asked by the job, not here).
 
-Known limits: both measure closeness, not correctness: a fluent answer with one wrong number or a
-missing "not" can score high. ROUGE-L ignores synonyms and punctuation; the thresholds are per task.
+Known limits: cosine and ROUGE-L measure closeness, not correctness: a fluent answer with one wrong number
+or a missing "not" can score high. ROUGE-L ignores synonyms and punctuation; the thresholds are per task.
 """
 
 import re
@@ -18,7 +19,10 @@ from apps.evaluation.scoring.stats import bootstrap_mean_interval
 Embed = Callable[[list[str]], Any]  # texts -> an array of shape (len(texts), dimensions)
 ROUGE_L = "rouge_l"
 COSINE = "cosine"
-DEFAULT_THRESHOLDS = {ROUGE_L: 0.5, COSINE: 0.85}
+JUDGE = "judge"
+METRICS = (ROUGE_L, COSINE, JUDGE)
+# The judge's default, 0.8, is a rubric score of 4 or 5 out of 5.
+DEFAULT_THRESHOLDS = {ROUGE_L: 0.5, COSINE: 0.85, JUDGE: 0.8}
 BELOW_THRESHOLD = "similarity below threshold"
 # Rounding slack: a similarity computed as 0.4999999999999999 meets a threshold of 0.5.
 _EPSILON = 1e-9
@@ -77,20 +81,56 @@ def cosine_similarity(reference: str, output: str, embed: Embed) -> float:
     return cosine_similarities([(reference, output)], embed)[0]
 
 
+def threshold_of(metric: str, threshold: float | None) -> float:
+    """The threshold a text answer needs under `metric`: the one given, else the metric's default."""
+    return DEFAULT_THRESHOLDS[metric] if threshold is None else threshold
+
+
+def similarity_score(similarity: float, *, metric: str, threshold: float | None = None, **details: Any) -> CallScore:
+    """A call scored from its similarity (0 to 1) under `metric`: it agrees at or above the threshold."""
+    limit = threshold_of(metric, threshold)
+    failures = [] if similarity >= limit - _EPSILON else [BELOW_THRESHOLD]
+    return call_score(failures, similarity=similarity, metric=metric, threshold=limit, **details)
+
+
 def score_text(reference: str, output: str, *, threshold: float | None = None, embed: Embed | None = None) -> CallScore:
     metric = COSINE if embed is not None else ROUGE_L
     similarity = cosine_similarity(reference, output, embed) if embed is not None else rouge_l_f1(reference, output)
-    limit = DEFAULT_THRESHOLDS[metric] if threshold is None else threshold
-    failures = [] if similarity >= limit - _EPSILON else [BELOW_THRESHOLD]
-    return call_score(failures, similarity=similarity, metric=metric, threshold=limit)
+    return similarity_score(similarity, metric=metric, threshold=threshold)
+
+
+def score_texts(
+    pairs: Sequence[tuple[str, str]], *, metric: str, threshold: float | None = None, embed: Embed | None = None
+) -> list[CallScore]:
+    """Many (reference, output) pairs scored by ROUGE-L or cosine; for cosine, every text of the batch is
+    embedded in one call of `embed` (required then). The judge's scores come from scoring.judge."""
+    if metric == COSINE:
+        if embed is None:
+            raise ValueError("cosine similarity needs an embed function")
+        similarities = cosine_similarities(pairs, embed)
+    elif metric == ROUGE_L:
+        similarities = [rouge_l_f1(reference, output) for reference, output in pairs]
+    else:
+        raise ValueError(f"score_texts scores rouge_l or cosine, not {metric!r}")
+    return [similarity_score(value, metric=metric, threshold=threshold) for value in similarities]
 
 
 def summarise_text(scores: Sequence[CallScore]) -> dict[str, Any]:
-    similarities = [s.details["similarity"] for s in scores]
+    """The metric and threshold the calls were scored with and their mean similarity with its bootstrap
+    interval; for the judge also its mean rubric score (1 to 5) and the answers it gave that could not be
+    read (no similarity: they count as disagreeing but not in the means)."""
+    similarities = [s.details["similarity"] for s in scores if s.details.get("similarity") is not None]
     interval = bootstrap_mean_interval(similarities) if similarities else None
-    return {
-        "metric": scores[0].details["metric"] if scores else None,
+    metric = scores[0].details.get("metric") if scores else None
+    summary: dict[str, Any] = {
+        "metric": metric,
+        "threshold": scores[0].details.get("threshold") if scores else None,
         "mean_similarity": interval.estimate if interval else None,
         "mean_similarity_low": interval.low if interval else None,
         "mean_similarity_high": interval.high if interval else None,
     }
+    if metric == JUDGE:
+        judged = [s.details["judge_score"] for s in scores if s.details.get("judge_score") is not None]
+        summary["mean_judge_score"] = sum(judged) / len(judged) if judged else None
+        summary["judge_unreadable"] = len(scores) - len(judged)
+    return summary

@@ -1,0 +1,1 @@
+"""The task's evaluation report (report.py) and starting or cancelling an evaluation from it (start.py)."""
