@@ -1,5 +1,6 @@
 """Settings, read from the environment (see .env.example for every variable and its default)."""
 
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -205,3 +206,8 @@ MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
 # EVALUATION_MAX_NEW_TOKENS tokens each, EVALUATION_LOCAL_BATCH_SIZE calls at a time.
 EVALUATION_MAX_NEW_TOKENS = env_int("EVALUATION_MAX_NEW_TOKENS", 512, minimum=1)
 EVALUATION_LOCAL_BATCH_SIZE = env_int("EVALUATION_LOCAL_BATCH_SIZE", 4, minimum=1)
+# A classifier specialist (MiniLM and a logistic regression) is served on a CPU host: its price per hour in USD,
+# for the evaluation's cost per 1000 calls (the default is a 2-vCPU cloud host on demand, AWS c7i.large:
+# 0.089 USD); 0 or less: unknown, no cost shown.
+_CLASSIFIER_HOST_PRICE = env_float("CLASSIFIER_HOST_PRICE_PER_HOUR", 0.089, minimum=-1.0, maximum=1000.0)
+CLASSIFIER_HOST_PRICE_PER_HOUR = Decimal(str(_CLASSIFIER_HOST_PRICE)) if _CLASSIFIER_HOST_PRICE > 0 else None

@@ -16,7 +16,8 @@ makes that call disagree.
 - A local candidate runs on this worker through the Django-free jobs in workers/: a catalog model as it
   is or with k examples of the task's train split in its prompt, a LoRA specialist on its base model
   (workers.jobs.generation, gpu queue), a classifier (workers.jobs.classifier, cpu queue). Its cost per
-  1000 calls is the catalog model's serving price per hour times the compute time measured per call.
+  1000 calls is the serving price per hour (the catalog model's; for a classifier, its CPU host's,
+  CLASSIFIER_HOST_PRICE_PER_HOUR) times the compute time measured per call.
 
 A resumed job (its worker was lost and the sweep queued it again) skips the calls it stored already, so
 no call is asked or stored twice. Cancellation stops it after the calls (or the batch) in flight."""
@@ -237,8 +238,15 @@ def _serving_model(evaluation: Evaluation) -> CatalogModel | None:
 
 def _local_cost(evaluation: Evaluation, results: list[EvaluationResult]) -> tuple[Decimal | None, str]:
     model = _serving_model(evaluation)
-    if model is None:
-        return None, "a classifier has no serving price"
+    if model is None:  # a classifier: MiniLM and a logistic regression on a CPU host
+        hourly = settings.CLASSIFIER_HOST_PRICE_PER_HOUR
+        if hourly is None:
+            return None, "no price set for a classifier's CPU host (CLASSIFIER_HOST_PRICE_PER_HOUR)"
+        costs = [hourly * Decimal(str(r.details.get("compute_ms", r.latency_ms))) / Decimal(3_600_000) for r in results]
+        return _per_thousand(costs), (
+            f"per hour of a CPU host ({hourly} USD, CLASSIFIER_HOST_PRICE_PER_HOUR) x each call's measured compute "
+            "time on the evaluating worker (its share of its batch)"
+        )
     if model.price_per_hour is None:
         return None, f"no serving price per hour set on {model.name} (Django admin, catalog models)"
     hourly = model.price_per_hour

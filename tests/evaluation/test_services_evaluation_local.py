@@ -153,7 +153,9 @@ def test_a_lora_specialist_is_scored_on_the_test_split_of_its_dataset(
     assert evaluation.test_calls == len(split) and "few_shot_calls" not in evaluation.metrics["local"]
 
 
-def test_a_classifier_specialist_is_scored_on_the_cpu_queue(sentiment_task: TaskCluster, worker: GpuWorker) -> None:
+def test_a_classifier_specialist_is_scored_on_the_cpu_queue(
+    sentiment_task: TaskCluster, worker: GpuWorker, settings: Any
+) -> None:
     dataset = build(sentiment_task, None, kind="classifier")
     specialist = specialists.training_run_create(dataset=dataset, params=None, created_by=None)
     training.training_run_execute(run_id=specialist.id)
@@ -167,9 +169,16 @@ def test_a_classifier_specialist_is_scored_on_the_cpu_queue(sentiment_task: Task
     results = results_of(evaluation)
     assert results and all(r.output and r.output["content"] in ("positive", "negative") for r in results)
     assert evaluation.metrics["accuracy"] == evaluation.agreement
-    assert (evaluation.cost_per_1k_calls, evaluation.metrics["cost_basis"]) == (
+    # Priced as its CPU host's time: CLASSIFIER_HOST_PRICE_PER_HOUR x each call's share of its batch's time.
+    compute_ms = [r.details["compute_ms"] for r in results]
+    expected = sum(compute_ms) / len(compute_ms) * 0.089 / 3_600_000 * 1000
+    assert float(evaluation.cost_per_1k_calls) == pytest.approx(expected, abs=2e-6)
+    assert evaluation.cost_per_1k_calls > 0
+    assert evaluation.metrics["cost_basis"].startswith("per hour of a CPU host (0.089 USD")
+    settings.CLASSIFIER_HOST_PRICE_PER_HOUR = None  # unknown: no figure, and what to set
+    assert execution._candidate_cost(evaluation, results) == (
         None,
-        "a classifier has no serving price",
+        "no price set for a classifier's CPU host (CLASSIFIER_HOST_PRICE_PER_HOUR)",
     )
 
 
