@@ -3,6 +3,7 @@ on this machine's CPU and the SmolLM2-135M zero-shot baseline, each scored again
 
     .venv/bin/python bench/offload.py                             # every task, about 30 minutes on 2 cores
     .venv/bin/python bench/offload.py --tasks 2 --test-calls 10   # a quick run
+    .venv/bin/python bench/offload.py --only sql                  # one task by name
 
 In one run:
 1. demo/agent_logs_sample.jsonl (3,000 calls) goes into a fresh project through the product's file import
@@ -22,8 +23,8 @@ In one run:
    training and evaluation took; then the share of the sample's traffic on tasks that are ready.
 
 Costs: a local candidate's cost per 1,000 calls is its measured compute time at --cpu-price-per-hour (set
-on the catalog model, the price an admin sets; the default, USD 0.05 an hour, is about a 2-vCPU cloud
-machine); the classifier's is unknown to the product (no price for it yet) and shown as "-".
+on the catalog model and as CLASSIFIER_HOST_PRICE_PER_HOUR, the prices an admin sets; the default, USD 0.05
+an hour, is about a 2-vCPU cloud machine).
 
 Database: a throwaway database on the server of DATABASE_URL (default
 postgresql://postgres@127.0.0.1:5432/downshift), named <its name>_offload_bench, dropped and created at
@@ -57,6 +58,7 @@ MAX_SEQ_LEN = 4096  # longest training examples the budget stretches to (SmolLM2
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tasks", type=int, default=0, help="the N largest tasks only (default: all)")
+    p.add_argument("--only", default="", help="only the tasks whose name or output kind contains this text (any case)")
     p.add_argument("--test-calls", type=int, default=20, help="test calls per task, at most (default 20)")
     p.add_argument("--max-new-tokens", type=int, default=64, help="tokens per answer, at most (default 64)")
     p.add_argument("--lora-steps", type=int, default=30, help="LoRA training steps (default 30)")
@@ -205,11 +207,15 @@ def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     settings.EVALUATION_TEST_CALLS = args.test_calls
     settings.EVALUATION_MAX_NEW_TOKENS = args.max_new_tokens
+    settings.CLASSIFIER_HOST_PRICE_PER_HOUR = args.cpu_price_per_hour
     project = project_create(slug=f"bench-offload-{os.getpid()}")
     t0 = time.perf_counter()
     imported = calls_import_file(project=project, path=SAMPLE)
     say(f"  imported {imported.accepted:,} calls in {time.perf_counter() - t0:.0f}s")
     clusters = discover(project)
+    if args.only:
+        clusters = [c for c in clusters if args.only.lower() in f"{c.name} {c.output_kind}".lower()]
+        say(f"  only the tasks named like {args.only!r}: {', '.join(c.name for c in clusters) or 'none'}")
     if args.tasks:
         clusters = clusters[: args.tasks]
     register_this_machine()
