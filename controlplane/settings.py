@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.fleet",
     "apps.evaluation",
     "apps.approvals",
+    "apps.serving",
 ]
 
 MIDDLEWARE = [
@@ -211,3 +212,9 @@ EVALUATION_LOCAL_BATCH_SIZE = env_int("EVALUATION_LOCAL_BATCH_SIZE", 4, minimum=
 # 0.089 USD); 0 or less: unknown, no cost shown.
 _CLASSIFIER_HOST_PRICE = env_float("CLASSIFIER_HOST_PRICE_PER_HOUR", 0.089, minimum=-1.0, maximum=1000.0)
 CLASSIFIER_HOST_PRICE_PER_HOUR = Decimal(str(_CLASSIFIER_HOST_PRICE)) if _CLASSIFIER_HOST_PRICE > 0 else None
+
+# Serving: where a deployed LoRA specialist (or a catalog model as it is) runs: "local" (transformers + peft
+# on a CPU host) or "vllm" (adapters loaded into a vLLM server on a GPU host).
+SERVING_LORA_BACKEND = env_str("SERVING_LORA_BACKEND", "local").strip().lower()
+if SERVING_LORA_BACKEND not in ("local", "vllm"):
+    raise ImproperlyConfigured(f"SERVING_LORA_BACKEND must be local or vllm, got {SERVING_LORA_BACKEND!r}")

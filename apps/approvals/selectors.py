@@ -9,7 +9,7 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 
 from apps.approvals.models import Decision, SwapApproval
-from apps.common.errors import DomainError
+from apps.common.errors import DomainError, NotFound
 from apps.common.ids import as_uuid
 from apps.discovery.models import TaskCluster
 from apps.evaluation.models import Evaluation
@@ -62,6 +62,14 @@ def swap_approval_list(
     if decision:
         records = records.filter(decision=decision)
     return records.order_by("-created_at", "-id")
+
+
+def swap_approval_get(*, project: Project, approval_id: object, field: str | None = None) -> SwapApproval:
+    uid = as_uuid(approval_id)
+    record = SwapApproval.objects.filter(project=project, id=uid).select_related("evaluation").first() if uid else None
+    if record is None:
+        raise NotFound("No such swap approval in this project", field=field)
+    return record
 
 
 @dataclass

@@ -14,6 +14,7 @@ from django.db import transaction
 from apps.approvals import selectors
 from apps.approvals.evidence import evaluation_evidence
 from apps.approvals.models import Decision, SwapApproval
+from apps.approvals.signals import approval_revoked
 from apps.common.errors import Conflict, DomainError, NotFound, PermissionDenied
 from apps.discovery.models import ClusterStatus, TaskCluster
 from apps.evaluation.models import Evaluation
@@ -238,19 +239,22 @@ def swap_approval_decide(
 
 @transaction.atomic
 def swap_approval_revoke(*, evaluation: Evaluation, actor: Actor, comment: str) -> SwapApproval:
-    """Revoke the approval of this candidate: a new record pointing at it. The task goes back to the LLM."""
+    """Revoke the approval of this candidate: a new record pointing at it. The task goes back to the LLM: a
+    deployment of the approval stops in the same transaction (apps.serving listens to approval_revoked)."""
     _check_may(evaluation, actor, Decision.REVOKE)
     _, records = _lock_task(evaluation)
     approved = selectors.swap_approval_in_force(records=records)
     if approved is None or approved.evaluation_id != evaluation.id:
         raise Conflict("This candidate is not approved: there is nothing to revoke.", field="evaluation")
-    return _record(
+    record = _record(
         evaluation=evaluation,
         actor=actor,
         decision=Decision.REVOKE,
         comment=_comment(comment, Decision.REVOKE),
         revokes=approved,
     )
+    approval_revoked.send(sender=SwapApproval, approval=approved, record=record)  # serving stops its deployment
+    return record
 
 
 def swap_approval_record(

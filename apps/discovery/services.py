@@ -3,16 +3,14 @@ describe, keep on the LLM, merge, split). Runs themselves execute in apps.discov
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-import redis
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from apps.calls.models import Call
 from apps.common.errors import Conflict, DomainError
+from apps.common.redis_client import redis_client
 from apps.discovery import assignment, pipeline
 from apps.discovery.assignment import task_centres
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
@@ -136,18 +134,12 @@ def task_cluster_split(*, cluster: TaskCluster, created_by: AbstractBaseUser | N
     return _run_start(project=cluster.project, kind=RunKind.SPLIT, target=cluster, created_by=created_by)
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis:
-    """One client (and connection pool) per process: ingest asks on every batch."""
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def assignment_due(*, project_id: Any) -> bool:
     """After calls arrive: whether to assign them to the current tasks now. Bursts of batches share one
     job (a short Redis lock); a project with no task yet has nothing to assign to."""
     if not TaskCluster.objects.filter(project_id=project_id, status=ClusterStatus.ACTIVE).exists():
         return False
-    return bool(_redis().set(f"downshift:assign:{project_id}", 1, nx=True, ex=ASSIGN_DEBOUNCE_S))
+    return bool(redis_client().set(f"downshift:assign:{project_id}", 1, nx=True, ex=ASSIGN_DEBOUNCE_S))
 
 
 def calls_assign_all(*, project_id: Any) -> int:

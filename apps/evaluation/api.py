@@ -39,8 +39,9 @@ _ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: Err
     response={201: EndpointOut, **_ERRORS},
     summary="Add a model endpoint",
     description="An OpenAI-compatible chat.completions server (vLLM, TGI, Ollama, a hosted API) serving a model "
-    "to evaluate as a candidate. Its API key is stored encrypted and never shown again. Price it per hour of "
-    "its host or per million tokens to see its cost per 1000 calls. A name used already is a 409.",
+    "to evaluate as a candidate, or (`upstream`) one of the project's LLM providers, serving the model names its "
+    "`models` patterns match. Its API key is stored encrypted and never shown again. Price it per hour of its "
+    "host or per million tokens to see its cost per 1000 calls. A name used already is a 409.",
 )
 def create_endpoint(request: HttpRequest, payload: EndpointIn) -> Status[ModelEndpoint]:
     key = require_scope(request, "discover")
@@ -53,6 +54,8 @@ def create_endpoint(request: HttpRequest, payload: EndpointIn) -> Status[ModelEn
         price_per_hour=payload.price_per_hour,
         price_input_per_mtok=payload.price_input_per_mtok,
         price_output_per_mtok=payload.price_output_per_mtok,
+        upstream=payload.upstream,
+        models=payload.models,
         created_by=None,
     )
     return Status(201, endpoint)

@@ -7,10 +7,18 @@ from django.db.models import Q
 from apps.jobs.models import Job
 
 
+def all_models() -> list[str]:
+    return ["*"]
+
+
 class ModelEndpoint(models.Model):
     """An OpenAI-compatible chat.completions server (vLLM, TGI, Ollama, a hosted API) serving one model that
     can stand in for the LLM. Its API key is stored encrypted (apps.evaluation.crypto) and never shown again.
-    Its price is per hour of its host, or per million tokens, or unknown."""
+    Its price is per hour of its host, or per million tokens, or unknown.
+
+    An upstream endpoint is one of the project's LLM providers: the gateway forwards a call naming a model
+    to the upstream endpoint whose `models` patterns (fnmatch-style, e.g. "gpt-4o*") match that name best
+    (selectors.upstream_for)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="model_endpoints")
@@ -21,15 +29,21 @@ class ModelEndpoint(models.Model):
     price_per_hour = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     price_input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     price_output_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    upstream = models.BooleanField(default=False, help_text="One of the project's LLM providers (the gateway).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Last: from here on, `models` in this class body is the field, not django.db.models.
+    models = models.JSONField(
+        default=all_models, help_text='The model names it serves as upstream: fnmatch patterns; ["*"]: any.'
+    )
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="model_endpoint_unique_name"),
+            models.CheckConstraint(condition=~Q(models=[]), name="model_endpoint_models_not_empty"),
             models.CheckConstraint(
                 condition=Q(price_per_hour__isnull=True)
                 | Q(price_input_per_mtok__isnull=True, price_output_per_mtok__isnull=True),

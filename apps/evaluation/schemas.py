@@ -1,10 +1,10 @@
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from apps.evaluation.models import Evaluation, EvaluationResult
@@ -24,6 +24,16 @@ class EndpointIn(Schema):
     price_per_hour: Decimal | None = Field(None, ge=0, description="USD per hour of the host serving it")
     price_input_per_mtok: Decimal | None = Field(None, ge=0, description="USD per million input tokens")
     price_output_per_mtok: Decimal | None = Field(None, ge=0, description="USD per million output tokens")
+    upstream: bool = Field(
+        False, description="One of the project's LLM providers: the gateway forwards the agent's calls to it"
+    )
+    models: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description='The model names it serves as upstream, as fnmatch patterns (e.g. "gpt-4o*"); default ["*"]: '
+        "any. A call goes to the upstream endpoint whose pattern names its model most specifically",
+    )
 
 
 class EndpointOut(Schema):
@@ -35,6 +45,8 @@ class EndpointOut(Schema):
     price_per_hour: Decimal | None
     price_input_per_mtok: Decimal | None
     price_output_per_mtok: Decimal | None
+    upstream: bool = Field(description="One of the project's LLM providers")
+    models: list[str] = Field(description="The model names it serves as upstream (fnmatch patterns)")
     created_at: datetime
 
 

@@ -2,7 +2,9 @@
 task's test split may be drawn from."""
 
 import base64
+import fnmatch
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +44,29 @@ def endpoint_get(*, project: Project, endpoint_id: Any, field: str | None = None
     if endpoint is None:
         raise NotFound("No such model endpoint in this project", field=field)
     return endpoint
+
+
+def _specificity(pattern: str, model_name: str) -> tuple[int, int] | None:
+    """How closely a pattern names a model: None when it does not match; an exact name (no wildcard) beats
+    every pattern; among patterns, the one with more literal characters ("gpt-4o-mini*" over "gpt-4o*" over
+    "*")."""
+    if not fnmatch.fnmatchcase(model_name, pattern):
+        return None
+    if not any(char in pattern for char in "*?["):
+        return (1, len(pattern))
+    return (0, len(re.sub(r"\[[^\]]*\]|[*?]", "", pattern)))
+
+
+def upstream_for(*, project: Project, model_name: str) -> ModelEndpoint | None:
+    """The upstream endpoint (LLM provider) that serves `model_name`: the one whose best-matching pattern is
+    the most specific (_specificity; matching is case-sensitive). Ties go to the endpoint added first (then by
+    name), so adding an endpoint never silently takes over a model another one already served as well."""
+    best: tuple[tuple[int, int], ModelEndpoint] | None = None
+    for endpoint in endpoint_list(project=project).filter(upstream=True).order_by("created_at", "name"):
+        ranks = [rank for pattern in endpoint.models if (rank := _specificity(pattern, model_name)) is not None]
+        if ranks and (best is None or max(ranks) > best[0]):
+            best = (max(ranks), endpoint)
+    return best[1] if best else None
 
 
 # --- a task's scoring settings -------------------------------------------------------------------------

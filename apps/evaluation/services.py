@@ -33,6 +33,8 @@ from apps.specialists import selectors as specialists
 from apps.specialists.models import CatalogModel, SpecialistKind, TrainingRun
 
 MAX_SHOTS = 16
+MAX_MODEL_PATTERNS = 50
+MAX_PATTERN_CHARS = 200
 NO_TEST_CALLS = (
     "This task has no trainable calls with an answer to test on. Check the curation report for why its calls "
     "were excluded."
@@ -66,6 +68,43 @@ def _base_url(value: str) -> str:
     return url
 
 
+def _model_patterns(value: list[str] | None) -> list[str]:
+    """The model names an upstream endpoint serves: fnmatch patterns, stripped, without repeats; None: any."""
+    if value is None:
+        return ["*"]
+    patterns: list[str] = []
+    for raw in value:
+        pattern = raw.strip() if isinstance(raw, str) else ""
+        if not pattern:
+            raise DomainError(
+                'A model pattern is a model name or an fnmatch pattern such as "gpt-4o*", never empty.',
+                field="models",
+                status=422,
+                code="invalid",
+            )
+        if len(pattern) > MAX_PATTERN_CHARS:
+            raise DomainError(
+                f"A model pattern is at most {MAX_PATTERN_CHARS} characters.",
+                field="models",
+                status=422,
+                code="invalid",
+            )
+        if pattern not in patterns:
+            patterns.append(pattern)
+    if not patterns:
+        raise DomainError(
+            'Name at least one model it serves, or leave models out for any ("*").',
+            field="models",
+            status=422,
+            code="invalid",
+        )
+    if len(patterns) > MAX_MODEL_PATTERNS:
+        raise DomainError(
+            f"At most {MAX_MODEL_PATTERNS} model patterns per endpoint.", field="models", status=422, code="invalid"
+        )
+    return patterns
+
+
 @transaction.atomic
 def endpoint_create(
     *,
@@ -77,16 +116,21 @@ def endpoint_create(
     price_per_hour: Decimal | float | None = None,
     price_input_per_mtok: Decimal | float | None = None,
     price_output_per_mtok: Decimal | float | None = None,
+    upstream: bool = False,
+    models: list[str] | None = None,
     created_by: AbstractBaseUser | None = None,
 ) -> ModelEndpoint:
-    """Add an OpenAI-compatible endpoint as a candidate. Its API key is stored encrypted and never shown
-    again. It is priced per hour of its host or per million tokens (input and output), not both."""
+    """Add an OpenAI-compatible endpoint as a candidate or, `upstream`, as one of the project's LLM providers
+    serving the model names that match `models` (fnmatch patterns; None: any). Its API key is stored encrypted
+    and never shown again. It is priced per hour of its host or per million tokens (input and output), not
+    both."""
     name, model, api_key = name.strip(), model.strip(), api_key.strip()
     if not name:
         raise DomainError("Give the endpoint a name.", field="name", status=422, code="invalid")
     if not model:
         raise DomainError("Give the model name the server expects.", field="model", status=422, code="invalid")
     url = _base_url(base_url)
+    patterns = _model_patterns(models)
     hourly = _price(price_per_hour, "price_per_hour")
     per_in = _price(price_input_per_mtok, "price_input_per_mtok")
     per_out = _price(price_output_per_mtok, "price_output_per_mtok")
@@ -108,6 +152,8 @@ def endpoint_create(
         price_per_hour=hourly,
         price_input_per_mtok=per_in,
         price_output_per_mtok=per_out,
+        upstream=upstream,
+        models=patterns,
         created_by=created_by,  # type: ignore[misc]
     )
 

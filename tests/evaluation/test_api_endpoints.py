@@ -40,6 +40,28 @@ def test_adds_an_endpoint_and_never_returns_its_key(api_client: Client) -> None:
     assert KEY not in listed.content.decode()
 
 
+def test_adds_an_upstream_llm_with_the_models_it_serves(api_client: Client) -> None:
+    response = post(api_client, {**BODY, "upstream": True, "models": ["gpt-4o*", "o3"]})
+    assert response.status_code == 201, response.json()
+    assert (response.json()["upstream"], response.json()["models"]) == (True, ["gpt-4o*", "o3"])
+    response = post(api_client, {**BODY, "name": "candidate"})
+    assert (response.json()["upstream"], response.json()["models"]) == (False, ["*"])
+    listed = {item["name"]: (item["upstream"], item["models"]) for item in api_client.get(URL).json()["items"]}
+    assert listed == {"vllm-qwen": (True, ["gpt-4o*", "o3"]), "candidate": (False, ["*"])}
+
+
+@pytest.mark.parametrize(
+    ("models", "field"),
+    [([], "models"), ([""], "models.0"), (["ok", "x" * 201], "models.1"), (["m"] * 51, "models"), ("gpt-4o", "models")],
+)
+def test_bad_model_patterns_are_a_422_naming_the_field(api_client: Client, models: Any, field: str) -> None:
+    response = post(api_client, {**BODY, "upstream": True, "models": models})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == field, response.json()
+    response = post(api_client, {**BODY, "upstream": True, "models": ["  "]})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "models"
+    assert not ModelEndpoint.objects.exists()
+
+
 def test_lists_only_this_projects_endpoints(api_client: Client, other_project: Project) -> None:
     services.endpoint_create(project=other_project, name="theirs", base_url="http://h/v1", model="m")
     assert api_client.get(URL).json() == {"items": []}

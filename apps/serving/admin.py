@@ -1,0 +1,17 @@
+from django.contrib import admin
+
+from apps.serving.models import Deployment
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(admin.ModelAdmin):
+    """Read-only: deployments change through the API, so the gateway is told of every change."""
+
+    list_display = ("created_at", "project", "cluster", "backend", "mode", "canary_percent", "status", "healthy")
+    list_filter = ("status", "mode", "backend", "project")
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,90 @@
+"""Deployments: an approved candidate put behind its task, in shadow or live with a canary share.
+
+The gateway reads a project's deployments (selectors.deployment_routes) and is told of every change on the
+Redis channel downshift:routes:<project id> (services.deployments_changed)."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class BackendKind(models.TextChoices):
+    ENDPOINT = "endpoint", "Model endpoint, as it is"
+    CLASSIFIER = "classifier", "Classifier (CPU)"
+    LOCAL_LORA = "local_lora", "transformers + peft (CPU)"
+    VLLM_LORA = "vllm_lora", "vLLM with LoRA adapters (GPU)"
+
+
+class DeploymentMode(models.TextChoices):
+    SHADOW = "shadow", "Shadow: the specialist answers in the background, the LLM's answer is returned"
+    LIVE = "live", "Live: the specialist's answer is returned"
+
+
+class DeploymentStatus(models.TextChoices):
+    STARTING = "starting", "Starting"
+    SERVING = "serving", "Serving"
+    STOPPED = "stopped", "Stopped"
+    FAILED = "failed", "Failed"
+
+
+class Deployment(models.Model):
+    """One approved candidate behind one task. `canary_percent` is the share of the task's calls it takes:
+    live, its answer is returned for them; in shadow, it answers them in the background and agreement is
+    recorded. A deployment that is not serving and healthy sends the task's calls to the LLM, and says why
+    in `health_message`. A task has at most one deployment that is not stopped."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="deployments")
+    cluster = models.ForeignKey("discovery.TaskCluster", on_delete=models.CASCADE, related_name="deployments")
+    approval = models.ForeignKey("approvals.SwapApproval", on_delete=models.PROTECT, related_name="deployments")
+    evaluation = models.ForeignKey("evaluation.Evaluation", on_delete=models.PROTECT, related_name="deployments")
+    backend = models.CharField(max_length=16, choices=BackendKind.choices)
+    mode = models.CharField(max_length=8, choices=DeploymentMode.choices)
+    canary_percent = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.STARTING)
+    healthy = models.BooleanField(default=False, help_text="The backend answered its last health check.")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    health_message = models.CharField(max_length=500, blank=True, default="Not checked yet.")
+    who = models.CharField(max_length=200, help_text="The person's username, or 'API key <name>'.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster"],
+                condition=~Q(status="stopped"),
+                name="deployment_one_active_per_task",
+                violation_error_message="This task has a deployment already: stop it first",
+            ),
+            models.CheckConstraint(condition=Q(canary_percent__lte=100), name="deployment_canary_range"),
+            models.CheckConstraint(condition=Q(mode__in=["shadow", "live"]), name="deployment_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["starting", "serving", "stopped", "failed"]), name="deployment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(backend__in=["endpoint", "classifier", "local_lora", "vllm_lora"]),
+                name="deployment_backend_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="stopped", stopped_at__isnull=False) | (~Q(status="stopped") & Q(stopped_at=None)),
+                name="deployment_stopped_at",
+                violation_error_message="A stopped deployment, and only one, has the time it stopped",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "-created_at"], name="deployment_project_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display().split(':')[0]} {self.canary_percent}% ({self.status})"
+
+    @property
+    def routes_to_specialist(self) -> bool:
+        """Whether the specialist takes its share of the task's calls now; else they go to the LLM."""
+        return self.status == DeploymentStatus.SERVING and self.healthy

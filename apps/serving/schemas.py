@@ -1,0 +1,77 @@
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, StrictInt
+
+from apps.serving.models import Deployment
+
+
+class DeploymentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    approval: UUID = Field(description="The swap approval in force whose candidate is deployed")
+    mode: Literal["shadow", "live"] | None = Field(
+        None,
+        description="shadow: the candidate answers in the background and agreement is recorded, the LLM's answer "
+        "is returned; live: its answer is returned. Default: as the approval's rollout asked (shadow first or not)",
+    )
+    canary_percent: StrictInt | None = Field(
+        None, ge=0, le=100, description="The share of the task's calls it takes (%); default: the approval's rollout"
+    )
+
+
+class DeploymentPatchIn(Schema):
+    """What is not given stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["shadow", "live"] | None = None
+    canary_percent: StrictInt | None = Field(None, ge=0, le=100)
+
+
+class DeploymentFilterIn(Schema):
+    active: bool | None = Field(None, description="true: only those not stopped; false: only the stopped")
+
+
+class DeploymentOut(Schema):
+    id: UUID
+    cluster: UUID = Field(description="The task")
+    approval: UUID
+    evaluation: UUID
+    candidate: str = Field(description="The candidate in a few words")
+    backend: str = Field(description="endpoint, classifier, local_lora (transformers + peft, CPU) or vllm_lora")
+    mode: str = Field(description="shadow or live")
+    canary_percent: int
+    status: str = Field(description="starting, serving, stopped or failed")
+    healthy: bool = Field(description="Whether its backend answered the last health check")
+    routes_to_specialist: bool = Field(
+        description="Whether the candidate takes its share of calls now; if not, they go to the LLM"
+    )
+    health_message: str
+    last_checked_at: datetime | None
+    who: str = Field(description="Who deployed it: a username, or 'API key <name>'")
+    created_at: datetime
+    updated_at: datetime
+    stopped_at: datetime | None
+
+    @staticmethod
+    def resolve_cluster(obj: Deployment) -> UUID:
+        return obj.cluster_id
+
+    @staticmethod
+    def resolve_approval(obj: Deployment) -> UUID:
+        return obj.approval_id
+
+    @staticmethod
+    def resolve_evaluation(obj: Deployment) -> UUID:
+        return obj.evaluation_id
+
+    @staticmethod
+    def resolve_candidate(obj: Deployment) -> str:
+        return obj.evaluation.candidate_name
+
+
+class DeploymentListOut(Schema):
+    items: list[DeploymentOut]
