@@ -56,6 +56,12 @@ class Call(models.Model):
     near_keys = ArrayField(models.BigIntegerField(), null=True, blank=True, help_text="MinHash LSH band keys.")
     # Task discovery (apps.discovery): the keys of the call's three task texts, and its cluster.
     task_keys = ArrayField(models.CharField(max_length=32), null=True, blank=True)
+    call_site = models.CharField(
+        max_length=64,
+        blank=True,
+        db_default="",
+        help_text="The request's call site (apps.discovery.callsite); empty: not read yet.",
+    )
     task_cluster = models.ForeignKey(
         "discovery.TaskCluster", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
@@ -78,6 +84,7 @@ class Call(models.Model):
             models.Index(fields=["project", "trainable", "-timestamp"], name="call_project_trainable_time"),
             models.Index(fields=["project", "curation_version"], name="call_project_curation_version"),
             models.Index(fields=["project", "task_cluster", "-timestamp"], name="call_project_cluster_time"),
+            models.Index(fields=["project", "call_site"], name="call_project_call_site"),
             models.Index(
                 fields=["project"], condition=models.Q(cluster_assigned_at=None), name="call_project_unassigned"
             ),

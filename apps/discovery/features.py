@@ -10,8 +10,10 @@ from uuid import UUID
 
 import numpy as np
 from django.db import connection
+from django.db.models import Q
 
 from apps.calls.models import Call
+from apps.discovery.callsite import call_site
 from apps.discovery.models import TaskEmbedding
 from apps.discovery.texts import task_texts, text_key
 
@@ -49,15 +51,22 @@ def _store_embeddings(texts: dict[str, str], progress: Callable[[int], object] |
     return len(missing)
 
 
+def unread() -> Q:
+    """Calls whose task keys or call site were not read yet."""
+    return Q(task_keys=None) | Q(call_site="")
+
+
 def task_keys_ensure(*, call_ids: Sequence[UUID], progress: Callable[[int, int], bool] | None = None) -> int:
-    """Read the calls that have no task keys yet, embed their new texts and store the keys.
+    """Read the calls that have no task keys (or call site) yet, embed their new texts and store the keys
+    and the call site.
     `progress(calls_done, texts_embedded)` returns False to stop. Returns the number of texts embedded."""
     embedded = 0
     for start in range(0, len(call_ids), READ_BATCH):
         chunk = call_ids[start : start + READ_BATCH]
-        rows = Call.objects.filter(id__in=chunk, task_keys=None).values_list("id", "request", "response")
+        rows = Call.objects.filter(unread(), id__in=chunk).values_list("id", "request", "response")
         ids: list[UUID] = []
         triples: list[list[str]] = []
+        sites: list[str] = []
         texts: dict[str, str] = {}
         for call_id, request, response in rows.iterator(chunk_size=FETCH_ROWS):
             parts = [t[:EMBED_CHARS] for t in task_texts(request or {}, response).as_tuple()]
@@ -65,6 +74,7 @@ def task_keys_ensure(*, call_ids: Sequence[UUID], progress: Callable[[int, int],
             texts.update((k, t) for k, t in zip(keys, parts, strict=True) if k)
             ids.append(call_id)
             triples.append(keys)
+            sites.append(call_site(request or {}))
         report: Callable[[int], object] | None = None
         if progress is not None:
             report = lambda n, done=start, before=embedded: progress(done, before + n)  # noqa: E731
@@ -72,9 +82,10 @@ def task_keys_ensure(*, call_ids: Sequence[UUID], progress: Callable[[int, int],
         if ids:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "UPDATE calls_call AS c SET task_keys = ARRAY[v.s, v.h, v.u] "
-                    "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[]) AS v(id, s, h, u) WHERE c.id = v.id",
-                    [ids, [t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]],
+                    "UPDATE calls_call AS c SET task_keys = ARRAY[v.s, v.h, v.u], call_site = v.site FROM "
+                    "unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[]) AS v(id, s, h, u, site) "
+                    "WHERE c.id = v.id",
+                    [ids, [t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples], sites],
                 )
         if progress is not None and progress(start + len(chunk), embedded) is False:
             break
@@ -90,6 +101,16 @@ def vectors_get(keys: Iterable[str]) -> dict[str, np.ndarray]:
         ):
             found[key] = np.frombuffer(bytes(vector), dtype=np.float32)
     return found
+
+
+def texts_embed(texts: Sequence[str]) -> np.ndarray:
+    """One unit vector per text (zeros for an empty one), from the cache, embedding and caching those not
+    embedded before. Imports torch when a text is new: for workers (the router's embedding fallback)."""
+    wanted = {text_key(t): t for t in texts if t}
+    _store_embeddings(wanted, None)
+    found = vectors_get(wanted)
+    zeros = np.zeros(DIM, dtype=np.float32)
+    return np.stack([found.get(text_key(t), zeros) if t else zeros for t in texts]) if texts else zeros[:0]
 
 
 def combine(triples: Sequence[Sequence[str]], vectors: dict[str, np.ndarray]) -> np.ndarray:

@@ -10,6 +10,7 @@ changes nothing twice. Then the tasks' statistics are refreshed (apps.discovery.
 import time
 import uuid
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -22,8 +23,8 @@ from django.utils import timezone
 from apps.calls.models import Call
 from apps.discovery import describe
 from apps.discovery.assignment import centre_fields, write_assignments
-from apps.discovery.features import CallVectors, call_vectors, task_keys_ensure
-from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
+from apps.discovery.features import CallVectors, call_vectors, task_keys_ensure, unread
+from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster, TaskEmbedding
 from apps.discovery.stats import task_stats_refresh
 from apps.jobs import services as jobs
 
@@ -83,11 +84,11 @@ def _scope(run: DiscoveryRun) -> Any:
     return calls
 
 
-def _read(run: DiscoveryRun, reporter: _Reporter) -> tuple[CallVectors, dict[UUID, UUID | None]]:
+def _read(run: DiscoveryRun, reporter: _Reporter) -> tuple[CallVectors, dict[UUID, UUID | None], list[str]]:
     """Embed the texts of the calls not read before (a slice at a time, so progress moves while the
-    model works), then load every call's vector."""
+    model works), then load every call's vector. Also: each call's task before, and its call site."""
     calls = _scope(run)
-    missing = list(calls.filter(task_keys=None).order_by("id").values_list("id", flat=True))
+    missing = list(calls.filter(unread()).order_by("id").values_list("id", flat=True))
     total = calls.count()
     reporter.stage("reading", f"Reading {total:,} calls" + (f", {len(missing):,} of them new" if missing else ""))
     embedded = 0
@@ -109,10 +110,11 @@ def _read(run: DiscoveryRun, reporter: _Reporter) -> tuple[CallVectors, dict[UUI
         )
     run.texts_embedded = embedded
     reporter.report(READ_SHARE, f"Loading the vectors of {total:,} calls")
-    rows = list(calls.order_by("id").values_list("id", "task_keys", "task_cluster_id"))  # same input, same run
+    # same input, same run
+    rows = list(calls.order_by("id").values_list("id", "task_keys", "task_cluster_id", "call_site"))
     previous = {r[0]: r[2] for r in rows}
     vectors = call_vectors((r[0], r[1]) for r in rows)
-    return vectors, previous
+    return vectors, previous, [r[3] for r in rows]
 
 
 def _active_root(cluster_id: UUID | None, clusters: dict[UUID, TaskCluster]) -> UUID | None:
@@ -200,10 +202,88 @@ def _describe(
     return descriptions
 
 
+@dataclass
+class _Joined:
+    """One call site's calls given to one cluster: `moved` calls of its cluster `source` (whose answers
+    have shape `source_shape`) went to `target` (shape `target_shape`)."""
+
+    call_site: str
+    source: int
+    target: int
+    moved: int
+    source_shape: str
+    target_shape: str
+
+
+def _one_task_per_call_site(found: Any, vectors: CallVectors, sites: list[str]) -> list[_Joined]:
+    """A call site whose answers differ in shape is one task. Discovery reads the answer's shape, so one
+    call site can come out as two clusters, say tool calls and the text replies where the LLM declined to
+    call a tool: a split no router can make before the answer exists. Per call site, a cluster holding
+    some of its calls with another answer shape (the shape text, whose request part is the call site's)
+    than the site's largest cluster gives those calls to the largest; the specialist learns both shapes.
+    Clusters of one site with the same answer shape stay apart (tasks told apart by the user turn), and
+    so do calls that fit no cluster. Changes `found.labels` and `found.confidence` (per distinct row)."""
+    site_calls: dict[int, Counter[str]] = defaultdict(Counter)
+    for i, row in enumerate(vectors.index):
+        if sites[i]:
+            site_calls[int(row)][sites[i]] += 1
+    rows_of: dict[str, list[int]] = defaultdict(list)
+    for row, counter in site_calls.items():
+        if found.labels[row] >= 0:
+            rows_of[counter.most_common(1)[0][0]].append(row)  # a row shared by two sites goes with most
+    joined: list[_Joined] = []
+    for site, rows in sorted(rows_of.items()):
+        calls: Counter[int] = Counter()
+        shapes: dict[int, Counter[str]] = defaultdict(Counter)
+        for row in rows:
+            label = int(found.labels[row])
+            calls[label] += int(vectors.counts[row])
+            shapes[label][vectors.rows[row][1]] += int(vectors.counts[row])
+        if len(calls) < 2:
+            continue
+        target = min(calls, key=lambda label: (-calls[label], label))
+        target_shape = shapes[target].most_common(1)[0][0]
+        for label in sorted(calls):
+            shape = shapes[label].most_common(1)[0][0]
+            if label == target or shape == target_shape:
+                continue
+            for row in rows:
+                if found.labels[row] == label:
+                    found.labels[row] = target
+            joined.append(_Joined(site, label, target, calls[label], shape, target_shape))
+    for target in sorted({j.target for j in joined}):
+        members = found.labels == target
+        fields = centre_fields(vectors.x[members], vectors.counts[members].astype(np.float32))
+        sims = vectors.x[members] @ np.array(fields["centroid"], dtype=np.float32)
+        span = max(fields["spread"] - fields["threshold"], 1e-6)
+        found.confidence[members] = np.clip((sims - fields["threshold"]) / span, 0.0, 1.0)
+    return joined
+
+
+def _joined_report(
+    joined: list[_Joined], found: Any, vectors: CallVectors, final: dict[int, UUID], names: dict[UUID, str]
+) -> list[dict[str, Any]]:
+    """What _one_task_per_call_site did, for the run's changes: per call site, the task and the answer shapes."""
+    keys = {k for j in joined for k in (j.source_shape, j.target_shape)}
+    texts = dict(TaskEmbedding.objects.filter(key__in=keys).values_list("key", "text"))
+    report = []
+    for j in joined:
+        task_id = final.get(j.target)
+        report.append(
+            {
+                "call_site": j.call_site[:12],
+                "task": {"id": str(task_id), "name": names.get(task_id, "")} if task_id else None,
+                "calls": j.moved,
+                "answer_shapes": [texts.get(j.target_shape, ""), texts.get(j.source_shape, "")],
+            }
+        )
+    return report
+
+
 def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
     from workers.jobs.clustering import cluster
 
-    vectors, previous = _read(run, reporter)
+    vectors, previous, sites = _read(run, reporter)
     run.calls_total, run.texts_total = len(vectors), len(vectors.rows)
     if len(vectors.rows) < 3:
         raise ValueError(f"Only {len(vectors):,} curated calls in scope: discovery needs more calls")
@@ -217,6 +297,7 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
     )
     if len(found.centroids) == 0:
         raise ValueError("No recurring task was found: the calls are too few or too varied for a cluster")
+    joined = _one_task_per_call_site(found, vectors, sites)
     reporter.stage("describing", "Matching the clusters to the tasks already known")
     call_labels = found.labels[vectors.index]
     call_conf = found.confidence[vectors.index]
@@ -331,6 +412,7 @@ def _full_run(run: DiscoveryRun, reporter: _Reporter) -> str:
         ],
         "retired": [{"id": str(i), "name": names[i], "before": before_counts.get(i, 0)} for i in retired],
         "moved_calls": sum(1 for i in vectors.ids if previous.get(i) != after[i]),
+        "call_sites_joined": _joined_report(joined, found, vectors, final, names),
     }
     run.map_points = map_points
     run.clusters_found = len(live)
@@ -347,7 +429,7 @@ def _split_run(run: DiscoveryRun, reporter: _Reporter) -> str:
     target = TaskCluster.objects.get(id=run.target_id)  # type: ignore[misc]
     if target.status != ClusterStatus.ACTIVE:
         raise ValueError(f"{target.code} is no longer an active task ({target.get_status_display().lower()})")
-    vectors, _ = _read(run, reporter)
+    vectors, _, _ = _read(run, reporter)
     run.calls_total, run.texts_total = len(vectors), len(vectors.rows)
     reporter.stage("clustering", f"Re-clustering the {len(vectors):,} calls of {target.code}")
     mcs = run.min_cluster_size or max(5, round(len(vectors) * 0.05))

@@ -5,14 +5,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+import numpy as np
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from apps.calls.models import Call
 from apps.common.errors import NotFound
 from apps.common.ids import as_uuid
+from apps.discovery.assignment import task_centres
 from apps.discovery.describe import Suitability, suitability
 from apps.discovery.models import ClusterStatus, DiscoveryRun, RunKind, TaskCluster
+from apps.discovery.routing import Embed, NearestCentre, TaskRouter
 from apps.discovery.stats import ClusterStats, cluster_stats_compute
 from apps.projects.models import Project
 
@@ -128,3 +131,34 @@ def cluster_map_get(*, project: Project) -> tuple[DiscoveryRun | None, list[MapP
             cid = now_in[uid]
             points.append(MapPoint(x, y, clusters.get(cid) if cid else None, call_id))
     return run, points
+
+
+def task_router_build(*, project: Project, embed: Embed | None = None) -> TaskRouter:
+    """The request-time router of a project's active tasks: each call site's stored calls counted per task
+    (one grouped query), and, with `embed`, the nearest task centre as the fallback (apps.discovery.routing).
+    Without `embed` a request the call sites do not decide routes to no task."""
+    site_tasks: dict[str, dict[UUID, int]] = {}
+    rows = (
+        Call.objects.filter(project=project, curation_version__gt=0, task_cluster__status=ClusterStatus.ACTIVE)
+        .exclude(call_site="")
+        .order_by()
+        .values_list("call_site", "task_cluster_id")
+        .annotate(n=Count("id"))
+    )
+    for site, task_id, n in rows:
+        site_tasks.setdefault(site, {})[task_id] = n
+    fallback = None
+    if embed is not None:
+        owners: list[UUID] = []
+        centres: list[dict[str, Any]] = []
+        for task in TaskCluster.objects.filter(project=project, status=ClusterStatus.ACTIVE).exclude(centroid=None):
+            for centre in task_centres(task):
+                owners.append(task.id)
+                centres.append(centre)
+        fallback = NearestCentre(
+            owners,
+            np.array([c["centroid"] for c in centres], dtype=np.float32),
+            np.array([c["threshold"] for c in centres], dtype=np.float32),
+            embed=embed,
+        )
+    return TaskRouter(site_tasks, fallback=fallback)

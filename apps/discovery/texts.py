@@ -130,11 +130,18 @@ def _json_object(text: str) -> dict[str, Any] | list[Any] | None:
     return value if isinstance(value, dict | list) else None
 
 
-def _shape(request: dict[str, Any], response: dict[str, Any] | None) -> str:
+def request_shape(request: dict[str, Any]) -> str:
+    """The part of a call's shape the request says (tools offered, the response format asked for):
+    what a router reads before the answer exists."""
     parts = ["tools offered" if request.get("tools") else "no tools"]
     fmt = request.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type"):
         parts.append(f"response format {fmt['type']}")
+    return "; ".join(parts)
+
+
+def _shape(request: dict[str, Any], response: dict[str, Any] | None) -> str:
+    parts = [request_shape(request)]
     kind = answer_kind(response)
     if kind == OutputKind.JSON:
         value = _json_object(answer_text(response))
@@ -177,19 +184,32 @@ def _head(content: Any) -> str:
 def task_texts(request: dict[str, Any], response: dict[str, Any] | None) -> TaskTexts:
     """The three texts of a call, each read from the first MESSAGE_CHARS characters of its messages
     and cut to SYSTEM_CHARS (system), USER_WORDS words and SYSTEM_CHARS characters (user)."""
-    messages = [m for m in request.get("messages") or [] if isinstance(m, dict)]
+    return _texts(request, _shape(request, response))
+
+
+def request_texts(request: dict[str, Any]) -> TaskTexts:
+    """The texts of a request that has no answer yet: its shape is what the request says of it."""
+    return _texts(request, request_shape(request))
+
+
+def system_text(messages: list[dict[str, Any]]) -> str:
+    """The system and developer prompts, their first MESSAGE_CHARS characters, normalised."""
     system_parts: list[str] = []
     read = 0
     for message in messages:
         if read < MESSAGE_CHARS and message.get("role") in ("system", "developer"):
             system_parts.append(_head(message.get("content")))
             read += len(system_parts[-1]) + 1
-    system = " ".join(system_parts)
+    return normalise(" ".join(system_parts)[:MESSAGE_CHARS])
+
+
+def _texts(request: dict[str, Any], shape: str) -> TaskTexts:
+    messages = [m for m in request.get("messages") or [] if isinstance(m, dict)]
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     user = normalise(_head(last_user.get("content"))) if last_user is not None else ""
     return TaskTexts(
-        system=normalise(system[:MESSAGE_CHARS])[:SYSTEM_CHARS],
-        shape=_shape(request, response),
+        system=system_text(messages)[:SYSTEM_CHARS],
+        shape=shape,
         user=" ".join(user.split()[:USER_WORDS])[:SYSTEM_CHARS],
     )
 
