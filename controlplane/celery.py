@@ -15,6 +15,7 @@ app.conf.task_routes = {
     "discovery.*": {"queue": "cpu"},
     "jobs.*": {"queue": "cpu"},
     "evaluation.*": {"queue": "cpu"},
+    "serving.drain_gateway_log": {"queue": "cpu"},
 }
 # Each app's tasks live in apps/<app>/tasks.py (thin: fetch by id, call one service); the heavy, Django-free
 # work they call lives in workers/.

@@ -133,7 +133,23 @@ JOB_STALE_S = env_int("JOB_STALE_S", 60, minimum=2)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 if JOB_STALE_S <= JOB_HEARTBEAT_S:
     raise ImproperlyConfigured("JOB_STALE_S must be longer than JOB_HEARTBEAT_S")
-CELERY_BEAT_SCHEDULE = {"jobs-sweep": {"task": "jobs.sweep", "schedule": float(JOB_HEARTBEAT_S)}}
+# The gateway (apps.serving.gateway): its caches of keys and routes are refreshed on change (Redis pub/sub)
+# and after GATEWAY_CACHE_MAX_AGE_S at the latest; a specialist slower than GATEWAY_SPECIALIST_TIMEOUT_S is
+# escalated to the LLM; its call log is drained into ingestion every GATEWAY_LOG_DRAIN_S.
+GATEWAY_CACHE_MAX_AGE_S = env_float("GATEWAY_CACHE_MAX_AGE_S", 60.0, minimum=0.0)
+GATEWAY_SPECIALIST_TIMEOUT_S = env_float("GATEWAY_SPECIALIST_TIMEOUT_S", 10.0, minimum=0.1)
+GATEWAY_UPSTREAM_TIMEOUT_S = env_float("GATEWAY_UPSTREAM_TIMEOUT_S", 600.0, minimum=1.0)
+GATEWAY_MAX_CONNECTIONS = env_int("GATEWAY_MAX_CONNECTIONS", 200, minimum=1)
+GATEWAY_LOG_DRAIN_S = env_float("GATEWAY_LOG_DRAIN_S", 3.0, minimum=0.5)
+GATEWAY_LOG_BATCH = env_int("GATEWAY_LOG_BATCH", 500, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "jobs-sweep": {"task": "jobs.sweep", "schedule": float(JOB_HEARTBEAT_S)},
+    "gateway-log-drain": {
+        "task": "serving.drain_gateway_log",
+        "schedule": GATEWAY_LOG_DRAIN_S,
+        "options": {"expires": GATEWAY_LOG_DRAIN_S},
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -13,6 +13,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    # The gateway: OpenAI-compatible, at /v1/ like the API it stands in for (served by uvicorn, controlplane.asgi).
+    path("v1/", include("apps.serving.gateway.urls")),
     path("healthz", healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

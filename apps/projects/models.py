@@ -65,6 +65,7 @@ class ApiKeyScope(models.TextChoices):
     DISCOVER = "discover", "Start task discovery"
     APPROVE = "approve", "Approve model swaps (owners and admins only)"
     ADMIN = "admin", "Admin: see GPU workers (project admins only)"
+    GATEWAY = "gateway", "Call models through the gateway (/v1/chat/completions)"
 
 
 # What a key gets when no scopes are named; "approve" and "admin" are only ever granted on purpose.

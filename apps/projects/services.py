@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.common.errors import Conflict, DomainError, NotFound
+from apps.common.redis_client import redis_client
 from apps.projects.models import (
     DEFAULT_API_KEY_SCOPES,
     ApiKey,
@@ -158,9 +159,14 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    """Revoke a key; the gateway, which caches keys, is told on the project's routes channel after commit."""
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        project_id = key.project_id
+        transaction.on_commit(
+            lambda: redis_client().publish(f"downshift:routes:{project_id}", str(project_id)), robust=True
+        )
     return key
 
 

@@ -5,8 +5,10 @@ downshift:routes:<project id>, so the gateway reloads the project's routes (sele
 Deployments of one task are serialised by a lock on the task's row, the lock swap decisions take too, so a
 deployment is never created from an approval being revoked at the same moment."""
 
+import logging
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -14,14 +16,20 @@ from django.utils import timezone
 from apps.approvals import selectors as approvals
 from apps.approvals.models import Decision, SwapApproval
 from apps.approvals.services import Actor
+from apps.calls.ingest import Batch
+from apps.calls.services import calls_ingest
 from apps.common.errors import Conflict, DomainError, NotFound, PermissionDenied
+from apps.common.ids import as_uuid
 from apps.common.redis_client import redis_client
 from apps.discovery.models import ClusterStatus, TaskCluster
 from apps.evaluation.models import Evaluation
 from apps.projects.models import ApiKeyScope, Project
 from apps.projects.selectors import membership_get
+from apps.serving.gateway import log
 from apps.serving.models import BackendKind, Deployment, DeploymentMode, DeploymentStatus
 from apps.specialists.models import SpecialistKind
+
+logger = logging.getLogger(__name__)
 
 HEALTH_MESSAGE_LIMIT = 500
 
@@ -235,3 +243,47 @@ def deployment_health_record(*, deployment: Deployment, healthy: bool, message: 
     if deployment.routes_to_specialist != routed_before:
         deployments_changed(project_id=deployment.project_id)
     return deployment
+
+
+def gateway_log_drain(*, batches: int = 10, reclaim_idle_ms: int = 60_000) -> int:
+    """The gateway's logged calls (gateway.log's Redis stream) ingested, a batch of GATEWAY_LOG_BATCH at a
+    time, at most `batches` per run: each project's records through calls_ingest (validation, curation,
+    dedupe), then acknowledged and deleted. A batch whose ingest fails stays pending and is taken again by a
+    later run after `reclaim_idle_ms`. A record of a project that no longer exists is dropped. Returns how
+    many calls were stored."""
+    log.ensure_group()
+    consumer = log.consumer_name()
+    stored = 0
+    for _ in range(batches):
+        entries = log.read(count=settings.GATEWAY_LOG_BATCH, consumer=consumer, reclaim_idle_ms=reclaim_idle_ms)
+        if not entries:
+            break
+        by_project: dict[str, list[tuple[bytes, Any]]] = {}
+        for entry_id, fields in entries:
+            try:
+                record = orjson.loads(fields[b"record"])
+                by_project.setdefault(fields[b"project"].decode(), []).append((entry_id, record))
+            except (KeyError, orjson.JSONDecodeError, UnicodeDecodeError):
+                log.done([entry_id])
+        for project_id, items in by_project.items():
+            uid = as_uuid(project_id)
+            project = Project.objects.filter(id=uid).first() if uid is not None else None
+            if project is not None:
+                try:
+                    result = calls_ingest(project=project, batch=Batch(records=list(enumerate(r for _, r in items))))
+                except Exception:
+                    logger.exception(
+                        "gateway log: a batch of %d calls was not ingested; it will be retried", len(items)
+                    )
+                    continue
+                stored += result.accepted
+                if result.rejected_count:
+                    logger.warning(
+                        "gateway log: %d calls were rejected by ingestion: %s",
+                        result.rejected_count,
+                        [sorted({e["field"] for e in r["errors"]}) for r in result.rejected],
+                    )
+            log.done([entry_id for entry_id, _ in items])
+        if len(entries) < settings.GATEWAY_LOG_BATCH:
+            break
+    return stored

@@ -22,6 +22,7 @@ class Reply:
     status: int
     body: dict[str, Any] | str
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,19 @@ def completion(message: dict[str, Any], *, prompt_tokens: int = 80, completion_t
         },
     }
     return Reply(200, body)
+
+
+def streamed(message: dict[str, Any], *, model: str = "fake") -> Reply:
+    """`message` as OpenAI streams it when asked to (stream: true): server-sent chat.completion.chunk events,
+    the content in two pieces, then the finish reason and [DONE]."""
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model}
+    content = message.get("content") or ""
+    pieces = [{"role": "assistant", "content": ""}, {"content": content[: len(content) // 2]}]
+    pieces.append({"content": content[len(content) // 2 :]})
+    events = [{**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]} for delta in pieces]
+    events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    text = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+    return Reply(200, text, content_type="text/event-stream")
 
 
 def error(status: int, message: str, **headers: str) -> Reply:
@@ -131,7 +145,7 @@ class FakeOpenAI:
                 data = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
                 encoded = data.encode()
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(encoded)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

@@ -8,14 +8,24 @@ import redis
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from openai import OpenAI
 
 from apps.approvals.models import SwapApproval
 from apps.approvals.services import Actor, swap_approval_decide
+from apps.calls.models import Call
+from apps.discovery.callsite import call_site
 from apps.discovery.models import TaskCluster
-from apps.evaluation.models import Evaluation
+from apps.evaluation.models import Evaluation, ModelEndpoint
+from apps.evaluation.services import endpoint_create
 from apps.projects.models import Project
 from apps.projects.services import api_key_create
+from apps.serving.gateway import log
+from apps.serving.gateway.state import cache
+from apps.serving.models import Deployment
+from apps.serving.services import deployment_create, deployment_health_record
 from tests.approvals.factories import endpoint, evaluated, label_task
+from tests.evaluation.fake_openai import FakeOpenAI, Reply, completion, streamed
+from tests.serving.gateway import GatewayServer
 
 
 @pytest.fixture
@@ -76,3 +86,74 @@ def routes_subscriber(project: Project) -> Iterator[Callable[[], list[str]]]:
     yield received
     pubsub.close()
     connection.close()
+
+
+# --- the gateway ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway(transactional_db: None) -> Iterator[GatewayServer]:
+    """The gateway served by uvicorn, with fresh caches and an empty call-log stream."""
+    redis.Redis.from_url(settings.REDIS_URL).delete(log.STREAM)
+    cache().invalidate()
+    server = GatewayServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    """The upstream LLM: answers "positive", streamed when asked to."""
+
+    def respond(body: dict[str, object]) -> Reply:
+        return streamed({"content": "positive"}) if body.get("stream") else completion({"content": "positive"})
+
+    with FakeOpenAI(respond) as fake:
+        yield fake
+
+
+@pytest.fixture
+def specialist() -> Iterator[FakeOpenAI]:
+    """The deployed candidate's server: answers "negative" unless a test says otherwise."""
+    with FakeOpenAI(lambda body: completion({"content": "negative"})) as fake:
+        yield fake
+
+
+@pytest.fixture
+def upstream(project: Project, llm: FakeOpenAI) -> ModelEndpoint:
+    return endpoint_create(
+        project=project,
+        name="openai",
+        base_url=llm.base_url,
+        model="gpt-4o",
+        api_key="sk-up",
+        upstream=True,
+        models=["gpt-4o*"],
+    )
+
+
+@pytest.fixture
+def agent(gateway: GatewayServer, project: Project, upstream: ModelEndpoint) -> OpenAI:
+    """The official OpenAI client, holding a key with the gateway scope, pointed at the gateway."""
+    _, secret = api_key_create(project=project, name="agent", scopes=["gateway"])
+    return OpenAI(base_url=f"{gateway.url}/v1", api_key=secret, max_retries=0, timeout=10)
+
+
+@pytest.fixture
+def deploy(
+    owner: User, ready: Evaluation, approve: Callable[..., SwapApproval], specialist: FakeOpenAI
+) -> Callable[..., Deployment]:
+    """Deploy the ready candidate (its endpoint now the specialist fake) and mark it healthy. The task's calls
+    get their call site, as discovery gives it, so the gateway's router knows the task."""
+
+    def make(mode: str = "live", canary_percent: int = 100) -> Deployment:
+        for stored in Call.objects.filter(task_cluster_id=ready.cluster_id):
+            Call.objects.filter(id=stored.id).update(call_site=call_site(stored.request))
+        ModelEndpoint.objects.filter(id=ready.endpoint_id).update(base_url=specialist.base_url)
+        approval = approve(ready)
+        deployment = deployment_create(
+            approval=approval, actor=Actor(user=owner), mode=mode, canary_percent=canary_percent
+        )
+        return deployment_health_record(deployment=deployment, healthy=True)
+
+    return make
