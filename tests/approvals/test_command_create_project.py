@@ -34,6 +34,6 @@ def test_without_scopes_the_key_gets_the_defaults(db: None) -> None:
 
 @pytest.mark.parametrize("scopes", ["read,bless", "", " , "])
 def test_an_unknown_scope_is_refused_and_nothing_is_created(db: None, scopes: str) -> None:
-    with pytest.raises(CommandError, match="choose from ingest, read, discover, approve, admin, or all"):
+    with pytest.raises(CommandError, match="choose from ingest, read, discover, approve, admin, gateway, or all"):
         call_command("create_project", "agent", "--scopes", scopes, stdout=StringIO())
     assert not Project.objects.exists()

@@ -169,7 +169,10 @@ def test_a_classifier_specialist_is_scored_on_the_cpu_queue(
     results = results_of(evaluation)
     assert results and all(r.output and r.output["content"] in ("positive", "negative") for r in results)
     assert evaluation.metrics["accuracy"] == evaluation.agreement
-    # Priced as its CPU host's time: CLASSIFIER_HOST_PRICE_PER_HOUR x each call's share of its batch's time.
+    # Each call is classified on its own, as served: its latency is its own time, not its batch's.
+    assert all(r.latency_ms == r.details["compute_ms"] for r in results)
+    assert evaluation.latency_p50_ms is not None and evaluation.latency_p50_ms < 1000
+    # Priced as its CPU host's time: CLASSIFIER_HOST_PRICE_PER_HOUR x each call's compute time.
     compute_ms = [r.details["compute_ms"] for r in results]
     expected = sum(compute_ms) / len(compute_ms) * 0.089 / 3_600_000 * 1000
     assert float(evaluation.cost_per_1k_calls) == pytest.approx(expected, abs=2e-6)

@@ -214,6 +214,7 @@ def _latency_cost(evaluation: Evaluation) -> dict[str, Any]:
         "llm_p50": llm_p50,
         "llm_p95": llm.get("latency_p95_ms"),
         "speedup": (llm_p50 / p50) if p50 and llm_p50 else None,
+        "slowdown": (p50 / llm_p50) if p50 and llm_p50 else None,  # "62.5x slower" reads better than "0.0x"
         "cost": cost,
         "llm_cost": llm_cost,
         "cost_ratio": float(cost / llm_cost) if cost is not None and llm_cost else None,

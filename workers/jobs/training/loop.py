@@ -333,7 +333,8 @@ def train_lora(
         update: dict[str, Any] = {"step": step, "total_steps": total, "gpu_memory_mb": _gpu_memory_mb()}
         rate = train_tokens / train_seconds if train_seconds else None
         update["tokens_per_s"] = round(rate, 1) if rate else None
-        update["eta_s"] = round((total - step) * train_seconds / (step - resumed_from), 1)
+        # wall time, validation and checkpoints included: on a short run validation can take most of it
+        update["eta_s"] = round((total - step) * (time.monotonic() - started) / (step - resumed_from), 1)
         if step % log_every == 0 or val_loss is not None or step == total or stopped_early:
             window_rate = window["tokens"] / window["seconds"] if window["seconds"] else 0.0
             update["log"] = {
