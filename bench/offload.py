@@ -15,7 +15,8 @@ In one run:
    the CPU: the classifier on sentence embeddings when the answers come from a closed label set, else a
    LoRA adapter on SmolLM2-135M-Instruct (the one language model of the catalog a CPU trains in minutes;
    --lora-steps steps of --lora-batch calls of at most --lora-seq-len tokens: the time budget; a task
-   whose prompts are all longer gets half the steps of twice the length, up to 4,096 tokens). Then
+   whose prompts are all longer gets the same tokens in twice as long sequences, up to 4,096 tokens: half
+   the batch, then half the steps). Then
    the specialist and SmolLM2-135M zero-shot are evaluated on the task's frozen test split (the same
    --test-calls calls for both; answers capped at --max-new-tokens tokens).
 4. A table per task: calls, output kind, candidate, agreement with its Wilson 95% interval, verdict
@@ -158,16 +159,24 @@ def train(cluster: Any, smol: Any, args: argparse.Namespace) -> tuple[Any, float
             return run, time.perf_counter() - t0
         say(f"    training failed: {run.error}")
         # Prompts longer than the budget's sequences (a database schema in the system prompt): the same
-        # tokens in fewer, longer steps, up to MAX_SEQ_LEN.
+        # tokens in twice as long sequences, up to MAX_SEQ_LEN: half the batch (attention's memory grows with
+        # the square of the length: 2 x 2,048 tokens took 13 GB and was killed on a 24 GB machine), then
+        # half the steps.
         if params is None or "longer than max_seq_len" not in run.error or params["max_seq_len"] >= MAX_SEQ_LEN:
             return None, time.perf_counter() - t0
+        fewer = params["batch_size"] > 1
+        steps = params["max_steps"] if fewer else max(1, params["max_steps"] // 2)
         params = {
             **params,
             "max_seq_len": params["max_seq_len"] * 2,
-            "max_steps": max(1, params["max_steps"] // 2),
-            "eval_every": max(1, params["max_steps"] // 2),
+            "batch_size": max(1, params["batch_size"] // 2),
+            "max_steps": steps,
+            "eval_every": steps,
         }
-        say(f"    again with {params['max_steps']} steps of {params['max_seq_len']}-token examples")
+        say(
+            f"    again with {params['max_steps']} steps of {params['batch_size']} x "
+            f"{params['max_seq_len']}-token examples"
+        )
 
 
 def evaluate(cluster: Any, args: argparse.Namespace, **candidate: Any) -> tuple[Any, float]:
