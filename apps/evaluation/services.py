@@ -158,6 +158,17 @@ def endpoint_create(
     )
 
 
+@transaction.atomic
+def endpoint_base_url_set(*, endpoint: ModelEndpoint, base_url: str) -> ModelEndpoint:
+    """Point the endpoint at another address (the server moved, e.g. to another port). The gateway, which
+    caches upstream endpoints, picks it up on its next reload."""
+    url = _base_url(base_url)
+    if url != endpoint.base_url:
+        endpoint.base_url = url
+        endpoint.save(update_fields=["base_url"])
+    return endpoint
+
+
 # --- a task's scoring settings -------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """`manage.py demo`: everything a first look needs, on one command (bin/demo runs it).
 
 Migrates, creates an admin (the password is printed), a demo project and API key, starts the web
-server (gunicorn) and a Celery worker, loads the shipped sample log through the REST API, and keeps
-running until Ctrl-C.
+server (gunicorn), the gateway (uvicorn, as docker-compose's `gateway` service) and the Celery workers,
+loads the shipped sample log through the REST API, prints the `manage.py replay_traffic` command that
+sends the sample's calls through the gateway, and keeps running until Ctrl-C.
 """
 
 import gzip
@@ -37,6 +38,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--gateway-port", type=int, default=8001, help="the gateway's port (/v1/chat/completions)")
         parser.add_argument(
             "--spread-days",
             type=int,
@@ -45,7 +47,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-serve", action="store_true", help="load the sample, then stop the servers")
 
-    def handle(self, *args: Any, host: str, port: int, spread_days: int, no_serve: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        gateway_port: int,
+        spread_days: int,
+        no_serve: bool,
+        **options: Any,
+    ) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         password = self._admin_password()
@@ -79,6 +90,21 @@ class Command(BaseCommand):
                 env=env,
                 cwd=settings.BASE_DIR,
             ),
+            subprocess.Popen(
+                [
+                    str(bin_dir / "uvicorn"),
+                    "controlplane.asgi:application",
+                    "--host",
+                    host,
+                    "--port",
+                    str(gateway_port),
+                    "--workers",
+                    "2",
+                    "--no-access-log",
+                ],
+                env=env,
+                cwd=settings.BASE_DIR,
+            ),
             # One worker per queue, so a long training run never holds up an upload or a discovery run;
             # Celery beat rides in the cpu worker and runs the sweep that requeues jobs of dead workers.
             self._worker(bin_dir, env, "cpu", "-B", "-s", str(settings.VAR_DIR / "celerybeat-schedule")),
@@ -86,6 +112,7 @@ class Command(BaseCommand):
         ]
         try:
             self._wait_for(host, port, children)
+            self._wait_for(host, gateway_port, children, "the gateway")
             self._load_sample(host, port, secret, spread_days)
             self.stdout.write(
                 self.style.SUCCESS(
@@ -94,6 +121,10 @@ class Command(BaseCommand):
                     f"  demo project API key: {secret}\n"
                     f"  API docs: http://localhost:{port}/api/docs\n"
                     f"  find the sample's tasks: open http://localhost:{port}/p/demo/tasks/ and press 'Find tasks'\n"
+                    f"  the gateway (OpenAI-compatible): http://localhost:{gateway_port}/v1/chat/completions\n"
+                    "  send the sample's calls through it, answered by a stand-in LLM replaying the logged answers:\n"
+                    f"    .venv/bin/python manage.py replay_traffic --project demo --rate 5 "
+                    f"--gateway http://{host}:{gateway_port}\n"
                     "Press Ctrl-C to stop."
                 )
             )
@@ -136,10 +167,12 @@ class Command(BaseCommand):
         command = [str(bin_dir / "celery"), "-A", "controlplane", "worker", "-Q", queue, "--concurrency", "1"]
         return subprocess.Popen([*command, *extra, "--loglevel", "INFO"], env=env, cwd=settings.BASE_DIR)
 
-    def _wait_for(self, host: str, port: int, children: list[subprocess.Popen[bytes]]) -> None:
+    def _wait_for(
+        self, host: str, port: int, children: list[subprocess.Popen[bytes]], what: str = "the web server"
+    ) -> None:
         for _ in range(120):
             if any(child.poll() is not None for child in children):
-                raise CommandError("the web server or the worker failed to start; see the output above")
+                raise CommandError("the web server, the gateway or a worker failed to start; see the output above")
             try:
                 conn = http.client.HTTPConnection(host, port, timeout=2)
                 conn.request("GET", "/healthz")
@@ -148,7 +181,7 @@ class Command(BaseCommand):
             except OSError:
                 pass
             time.sleep(0.5)
-        raise CommandError(f"the web server did not answer on {host}:{port}")
+        raise CommandError(f"{what} did not answer on {host}:{port}")
 
     def _load_sample(self, host: str, port: int, secret: str, spread_days: int) -> None:
         lines = SAMPLE.read_bytes().splitlines()
