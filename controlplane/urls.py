@@ -23,6 +23,7 @@ urlpatterns = [
     path("p/<slug:slug>/curation/", include("apps.curation.urls")),
     path("p/<slug:slug>/tasks/", include("apps.discovery.urls")),
     path("p/<slug:slug>/tasks/<uuid:cluster_id>/evaluation/", include("apps.evaluation.urls")),
+    path("p/<slug:slug>/tasks/<uuid:cluster_id>/deployment/", include("apps.serving.urls")),
     path("p/<slug:slug>/approvals/", include("apps.approvals.urls")),
     path("p/<slug:slug>/specialists/", include("apps.specialists.urls")),
     path("workers/", include("apps.fleet.urls")),

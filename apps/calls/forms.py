@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
-from apps.calls.models import CallStatus
+from apps.calls.models import CallRoute, CallStatus
 from apps.calls.selectors import CallFilters
 from apps.common.ids import as_uuid
 from apps.curation import eligibility
@@ -31,6 +31,11 @@ class CallFilterForm(forms.Form):
         error_messages={"invalid_choice": "Choose trainable, excluded, or one exclusion reason."},
     )
     cluster = forms.CharField(max_length=40, required=False)
+    route = forms.ChoiceField(
+        choices=[("", "Any route"), *CallRoute.choices, ("none", "Not through the gateway")],
+        required=False,
+        error_messages={"invalid_choice": "Route is LLM, Specialist, Escalated, Shadow, or “Not through the gateway”."},
+    )
     since = forms.DateField(required=False, error_messages={"invalid": "“From” must be a date such as 2025-01-31."})
     until = forms.DateField(required=False, error_messages={"invalid": "“To” must be a date such as 2025-01-31."})
     cursor = forms.CharField(max_length=500, required=False)
@@ -64,13 +69,14 @@ class CallFilterForm(forms.Form):
             status=data.get("status", ""),
             training=data.get("training", ""),
             cluster=data.get("cluster", ""),
+            route=data.get("route", ""),
             since=since,
             until=until,
         )
 
     @property
     def is_filtered(self) -> bool:
-        fields = ("agent", "model", "workload", "status", "training", "since", "until")
+        fields = ("agent", "model", "workload", "status", "training", "cluster", "route", "since", "until")
         return self.is_bound and any(self.data.get(name) for name in fields)
 
 

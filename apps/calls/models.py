@@ -3,6 +3,8 @@ from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import F
+from django.db.models.fields.json import KeyTextTransform
 
 from apps.jobs.models import Job
 
@@ -10,6 +12,18 @@ from apps.jobs.models import Job
 class CallStatus(models.TextChoices):
     OK = "ok", "OK"
     ERROR = "error", "Error"
+
+
+class CallRoute(models.TextChoices):
+    """Where the gateway sent a call (its metadata's downshift_route); calls logged otherwise have none."""
+
+    LLM = "llm", "LLM"
+    SPECIALIST = "specialist", "Specialist"
+    ESCALATED = "escalated", "Escalated"
+    SHADOW = "shadow", "Shadow"
+
+
+ROUTE_KEY = "downshift_route"
 
 
 class Call(models.Model):
@@ -88,10 +102,31 @@ class Call(models.Model):
             models.Index(
                 fields=["project"], condition=models.Q(cluster_assigned_at=None), name="call_project_unassigned"
             ),
+            # The call log's route filter (selectors.call_queryset), on the gateway's calls only.
+            models.Index(
+                F("project"),
+                KeyTextTransform(ROUTE_KEY, "metadata"),
+                F("timestamp").desc(),
+                name="call_project_route_time",
+                condition=models.Q(metadata__has_key=ROUTE_KEY),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.model} call {self.id}"
+
+    @property
+    def route(self) -> str:
+        """The gateway's route for this call, or "" for a call not through the gateway. The call log's query
+        (selectors.call_list) gives it as `gateway_route`, without loading the metadata."""
+        if "gateway_route" in self.__dict__:
+            route = self.__dict__["gateway_route"]
+        else:
+            route = self.metadata.get(ROUTE_KEY) if isinstance(self.metadata, dict) else None
+        return route if route in CallRoute.values else ""
+
+    def get_route_display(self) -> str:
+        return CallRoute(self.route).label if self.route else ""
 
     @property
     def total_tokens(self) -> int | None:

@@ -5,10 +5,11 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from apps.calls.models import Call, ImportJob
+from apps.calls.models import ROUTE_KEY, Call, CallRoute, ImportJob
 from apps.common.errors import DomainError, NotFound
 from apps.common.ids import as_uuid
 from apps.projects.models import Project
@@ -49,6 +50,7 @@ class CallFilters:
     status: str = ""
     training: str = ""  # "yes", "no", or one exclusion reason
     cluster: str = ""  # a task cluster's id, or "none" for calls in no task
+    route: str = ""  # the gateway's route (CallRoute), or "none" for calls not through the gateway
 
 
 @dataclass
@@ -95,6 +97,14 @@ def call_queryset(*, project: Project, filters: CallFilters) -> QuerySet[Call]:
         if cluster_id is None:
             raise DomainError("Give a task id, or 'none' for calls in no task", field="cluster")
         qs = qs.filter(task_cluster_id=cluster_id)
+    if filters.route == "none":
+        qs = qs.exclude(metadata__has_key=ROUTE_KEY)
+    elif filters.route:
+        if filters.route not in CallRoute.values:
+            raise DomainError(f"The route is one of {', '.join(CallRoute.values)}, or 'none'", field="route")
+        # has_key as well, so the partial index call_project_route_time serves it.
+        qs = qs.filter(metadata__has_key=ROUTE_KEY).alias(route_filter=KeyTextTransform(ROUTE_KEY, "metadata"))
+        qs = qs.filter(route_filter=filters.route)
     if filters.since:
         qs = qs.filter(timestamp__gte=filters.since)
     if filters.until:
@@ -104,16 +114,18 @@ def call_queryset(*, project: Project, filters: CallFilters) -> QuerySet[Call]:
 
 def call_list(*, project: Project, filters: CallFilters, cursor: str | None = None, limit: int = 50) -> CallPage:
     """Newest first, keyset-paginated on (timestamp, id) so pages stay fast and stable as calls arrive."""
-    # The task's code and name come in the same query (the call log shows them).
+    # The task's code and name, and the gateway's route (Call.route), come in the same query (the call log
+    # shows them) without loading the metadata.
     qs = (
         call_queryset(project=project, filters=filters)
         .select_related("task_cluster")
         .only(*LIST_COLUMNS, "task_cluster__number", "task_cluster__name")
+        .annotate(gateway_route=KeyTextTransform(ROUTE_KEY, "metadata"))
     )
     if cursor:
         stamp, call_id = _decode_cursor(cursor)
         qs = qs.filter(Q(timestamp__lt=stamp) | Q(timestamp=stamp, id__lt=call_id))
-    items = list(qs.order_by("-timestamp", "-id")[: limit + 1])
+    items: list[Call] = list(qs.order_by("-timestamp", "-id")[: limit + 1])
     next_cursor = _encode_cursor(items[limit - 1]) if len(items) > limit else None
     return CallPage(items=items[:limit], next_cursor=next_cursor)
 

@@ -15,12 +15,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.calls import selectors, services
 from apps.calls.forms import DASHBOARD_DAYS, CallFilterForm, DashboardForm, UploadForm
+from apps.calls.models import Call, CallRoute
 from apps.calls.schemas import CallOut
 from apps.common import errors
 from apps.common.charts import Bar, bar_list_chart, column_chart
+from apps.common.ids import as_uuid
 from apps.common.pages import render_page, wants_fragment
 from apps.common.templatetags.ui import compact, usd
-from apps.discovery.selectors import task_cluster_list
+from apps.discovery.selectors import task_cluster_get, task_cluster_list
 from apps.projects.forms import add_domain_error
 from apps.projects.pages import ProjectRequest, project_page
 
@@ -134,7 +136,7 @@ def call_list(request: ProjectRequest) -> HttpResponse:
         error = " ".join(str(message) for field_errors in form.errors.values() for message in field_errors)
         status = 400
     facets = selectors.call_facets(project=request.project)
-    names = ("agent", "model", "workload", "status", "training", "cluster", "since", "until")
+    names = ("agent", "model", "workload", "status", "training", "cluster", "route", "since", "until")
     values = {name: form.data.get(name, "") for name in names}
     context = {
         "form": form,
@@ -147,11 +149,38 @@ def call_list(request: ProjectRequest) -> HttpResponse:
         "workloads": _with_current(facets["workload"], values["workload"]),
         "statuses": [("ok", "OK"), ("error", "Error")],
         "training_choices": CallFilterForm.base_fields["training"].choices[1:],  # type: ignore[attr-defined]
+        "route_choices": CallFilterForm.base_fields["route"].choices[1:],  # type: ignore[attr-defined]
         "tasks": [(str(t.id), f"{t.code} {t.name}") for t in task_cluster_list(project=request.project)],
     }
     context["load_more_request"] = wants_fragment(request) and request.htmx.target == "load-more"
     fragment = "rows" if context["load_more_request"] else "results"
     return render_page(request, "calls/list.html", context, fragment=fragment, status=status)
+
+
+def _gateway(request: ProjectRequest, call: Call) -> dict[str, Any] | None:
+    """What the gateway recorded of a call it served: the route, the task, and for an escalated or shadow
+    call the specialist's answer with the escalation reason or the shadow agreement."""
+    if not call.route:
+        return None
+    metadata = call.metadata
+    task = None
+    if as_uuid(metadata.get("downshift_task")) is not None:
+        try:
+            task = task_cluster_get(project=request.project, cluster_id=metadata["downshift_task"])
+        except errors.NotFound:
+            task = None
+    answer = metadata.get("downshift_specialist_answer")
+    shadow = metadata.get("downshift_shadow")
+    return {
+        "route": call.route,
+        "label": call.get_route_display(),
+        "task": task,
+        "task_id": metadata.get("downshift_task") or "",
+        "beside": call.route in (CallRoute.ESCALATED, CallRoute.SHADOW),
+        "specialist_answer": answer if isinstance(answer, dict) else None,
+        "escalation": str(metadata.get("downshift_escalation") or ""),
+        "shadow": shadow if isinstance(shadow, dict) else None,
+    }
 
 
 @require_GET
@@ -160,7 +189,8 @@ def call_detail(request: ProjectRequest, call_id: str) -> HttpResponse:
     """One call; a huge text shows a screenful and links to the raw JSON (see templatetags/chat.py)."""
     call = selectors.call_get(project=request.project, call_id=call_id)
     raw_url = reverse("calls:raw", kwargs={"slug": request.project.slug, "call_id": call.id})
-    return render_page(request, "calls/detail.html", {"call": call, "raw_url": raw_url}, fragment="call-detail")
+    context = {"call": call, "raw_url": raw_url, "gateway": _gateway(request, call)}
+    return render_page(request, "calls/detail.html", context, fragment="call-detail")
 
 
 @require_GET

@@ -50,9 +50,9 @@ def test_the_key_form_offers_the_scope_to_admins_only(
 ) -> None:
     html = login(admin_user).get(KEYS_URL).content.decode()
     boxes = {m.group(1): m.group(0) for m in re.finditer(r'<input[^>]*name="scopes" value="(\w+)"[^>]*>', html)}
-    assert set(boxes) == {"ingest", "read", "discover", "approve", "admin"}
+    assert set(boxes) == {"ingest", "read", "discover", "approve", "admin", "gateway"}
     assert "checked" in boxes["read"] and "checked" not in boxes["admin"]  # granted on purpose only
-    assert "checked" not in boxes["approve"]
+    assert "checked" not in boxes["approve"] and "checked" not in boxes["gateway"]
     response = login(admin_user).post(KEYS_URL, {"name": "ops", "scopes": ["admin"]})
     assert response.status_code == 200 and ApiKey.objects.get(name="ops").scopes == ["admin"]
 

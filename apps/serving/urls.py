@@ -1,0 +1,11 @@
+from django.urls import path
+
+from apps.serving import views
+
+app_name = "serving"
+urlpatterns = [
+    path("", views.deployment, name="deployment"),
+    path("start/", views.start, name="start"),
+    path("<uuid:deployment_id>/change/", views.change, name="change"),
+    path("<uuid:deployment_id>/stop/", views.stop, name="stop"),
+]

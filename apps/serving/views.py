@@ -1,0 +1,160 @@
+"""The task's deployment page: the candidate serving the task (mode, canary share, backend health) and the
+past ones; owners and admins start a deployment from the approval in force, change its mode or canary
+share, and stop it. Every form posts to a view calling the services, and works without JavaScript."""
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.approvals import selectors as approvals
+from apps.approvals.services import DEFAULT_ROLLOUT, Actor
+from apps.common import errors
+from apps.common.pages import render_page, wants_fragment
+from apps.discovery.models import TaskCluster
+from apps.discovery.selectors import task_cluster_get
+from apps.evaluation.selectors import evaluation_candidate
+from apps.projects.forms import add_domain_error
+from apps.projects.pages import ProjectRequest, project_page, require_ability
+from apps.serving import selectors, services
+from apps.serving.forms import DeploymentChangeForm, DeploymentStartForm
+from apps.serving.models import Deployment, DeploymentMode, DeploymentStatus
+
+TEMPLATE = "serving/deployment.html"
+FRAGMENT = "deployment-panel"
+DEPLOY = "approve"  # the ability the services check: owners and admins
+
+
+def _start_initial(rollout: dict[str, Any] | None) -> dict[str, Any]:
+    rollout = {**DEFAULT_ROLLOUT, **(rollout or {})}
+    mode = DeploymentMode.SHADOW if rollout.get("shadow", True) else DeploymentMode.LIVE
+    return {"mode": mode.value, "canary_percent": rollout.get("canary_percent")}
+
+
+def panel_context(
+    request: ProjectRequest,
+    cluster: TaskCluster,
+    *,
+    start_form: DeploymentStartForm | None = None,
+    change_form: DeploymentChangeForm | None = None,
+    notice: str = "",
+) -> dict[str, Any]:
+    deployments = list(selectors.deployment_list(project=request.project, cluster=cluster))
+    rows: list[dict[str, Any]] = [
+        {"deployment": d, "candidate": evaluation_candidate(d.evaluation)} for d in deployments
+    ]
+    current = next((row for row in rows if row["deployment"].status != DeploymentStatus.STOPPED), None)
+    in_force = approvals.swap_approval_in_force(records=approvals.swap_records(cluster=cluster))
+    if current is not None and change_form is None:
+        deployment = current["deployment"]
+        change_form = DeploymentChangeForm(
+            initial={"mode": deployment.mode, "canary_percent": deployment.canary_percent}
+        )
+    if start_form is None:
+        start_form = DeploymentStartForm(initial=_start_initial(in_force.rollout if in_force else None))
+    for form, prefix in ((start_form, "start"), (change_form, "change")):
+        if form is not None:
+            form.auto_id = f"{prefix}-%s"
+            form.use_required_attribute = False
+    return {
+        "cluster": cluster,
+        "current": current,
+        "past": [row for row in rows if row is not current],
+        "in_force": in_force,
+        "can_deploy": request.membership.can(DEPLOY),
+        "start_form": start_form,
+        "change_form": change_form,
+        "notice": notice,
+        "modes": DeploymentMode,
+    }
+
+
+def _render(request: ProjectRequest, cluster: TaskCluster, *, status: int = 200, **forms: Any) -> HttpResponse:
+    return render_page(request, TEMPLATE, panel_context(request, cluster, **forms), fragment=FRAGMENT, status=status)
+
+
+def _done(request: ProjectRequest, cluster: TaskCluster, notice: str) -> HttpResponse:
+    if wants_fragment(request):
+        return _render(request, cluster, notice=notice)
+    messages.success(request, notice)
+    return redirect("serving:deployment", slug=request.project.slug, cluster_id=cluster.id)
+
+
+def _deployment(request: ProjectRequest, cluster: TaskCluster, deployment_id: UUID) -> Deployment:
+    deployment = selectors.deployment_get(project=request.project, deployment_id=deployment_id)
+    if deployment.cluster_id != cluster.id:
+        raise errors.NotFound("No such deployment on this task")
+    return deployment
+
+
+@require_GET
+@project_page("view")
+def deployment(request: ProjectRequest, cluster_id: UUID) -> HttpResponse:
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    return _render(request, cluster)
+
+
+@require_POST
+@project_page("view")
+def start(request: ProjectRequest, cluster_id: UUID) -> HttpResponse:
+    """Deploy the candidate of the task's approval in force, in the mode and canary share given."""
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    require_ability(request, DEPLOY)
+    form = DeploymentStartForm(request.POST)
+    if not form.is_valid():
+        return _render(request, cluster, start_form=form, status=400)
+    in_force = approvals.swap_approval_in_force(records=approvals.swap_records(cluster=cluster))
+    if in_force is None:
+        form.add_error(None, "No candidate is approved for this task: approve one on its evaluation report first.")
+        return _render(request, cluster, start_form=form, status=409)
+    try:
+        deployed = services.deployment_create(
+            approval=in_force,
+            actor=Actor(user=request.user),
+            mode=form.cleaned_data["mode"],
+            canary_percent=form.cleaned_data["canary_percent"],
+        )
+    except (errors.NotFound, errors.PermissionDenied):
+        raise
+    except errors.DomainError as exc:
+        add_domain_error(form, exc)
+        return _render(request, cluster, start_form=form, status=exc.status)
+    return _done(request, cluster, f"Deployed in {deployed.mode} at {deployed.canary_percent}% of the task's calls.")
+
+
+@require_POST
+@project_page("view")
+def change(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> HttpResponse:
+    """Change the mode (switch to live) or the canary share; what is not given stays."""
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    require_ability(request, DEPLOY)
+    found = _deployment(request, cluster, deployment_id)
+    form = DeploymentChangeForm(request.POST)
+    if not form.is_valid():
+        return _render(request, cluster, change_form=form, status=400)
+    try:
+        changed = services.deployment_update(
+            deployment=found,
+            actor=Actor(user=request.user),
+            mode=form.cleaned_data["mode"] or None,
+            canary_percent=form.cleaned_data["canary_percent"],
+        )
+    except (errors.NotFound, errors.PermissionDenied):
+        raise
+    except errors.DomainError as exc:
+        add_domain_error(form, exc)
+        return _render(request, cluster, change_form=form, status=exc.status)
+    return _done(request, cluster, f"Now {changed.mode} at {changed.canary_percent}% of the task's calls.")
+
+
+@require_POST
+@project_page("view")
+def stop(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> HttpResponse:
+    """Take the candidate off the task: its calls go back to the LLM."""
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    require_ability(request, DEPLOY)
+    services.deployment_stop(deployment=_deployment(request, cluster, deployment_id), actor=Actor(user=request.user))
+    return _done(request, cluster, "Stopped: the task's calls go to the LLM.")
