@@ -18,9 +18,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from apps.common.background_server import BackgroundServer
 
 STANDIN_NAME = "Stand-in LLM (replays logged answers)"
 FINGERPRINT = "downshift-stand-in"
@@ -135,7 +137,7 @@ def error_body(message: str, *, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
 
 
-class StandIn:
+class StandIn(BackgroundServer):
     """The stand-in server on `host`:`port` (0: a free port), in a thread of this process."""
 
     def __init__(
@@ -144,37 +146,9 @@ class StandIn:
         if latency_scale < 0:
             raise ValueError("latency_scale must be 0 or more")
         self.answers, self.latency_scale = answers, latency_scale
-        self.host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self.served = 0
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer((host, port), _handler(self))
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, name="standin-llm", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> "StandIn":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "StandIn":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(_handler(self), host=host, port=port, name="standin-llm")
 
     def answer(self, body: dict[str, Any]) -> tuple[Recorded | None, dict[str, Any]]:
         """The logged answer for a request and the reply body (an error when there is none)."""

@@ -13,8 +13,10 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from apps.common.background_server import BackgroundServer
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class Judging:
         return completion({"content": self.grade(*pair)}, completion_tokens=20)
 
 
-class FakeOpenAI:
+class FakeOpenAI(BackgroundServer):
     def __init__(self, respond: Callable[[dict[str, Any]], Reply] | None = None) -> None:
         self.respond: Callable[[dict[str, Any]], Reply] = respond or (lambda body: completion({"content": "ok"}))
         self.requests: list[Received] = []
@@ -155,30 +157,7 @@ class FakeOpenAI:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def start(self) -> "FakeOpenAI":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "FakeOpenAI":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(Handler, name="fake-openai", poll_interval=0.05)
 
     def chat_requests(self) -> list[Received]:
         with self._lock:
