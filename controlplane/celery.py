@@ -16,6 +16,7 @@ app.conf.task_routes = {
     "jobs.*": {"queue": "cpu"},
     "evaluation.*": {"queue": "cpu"},
     "serving.drain_gateway_log": {"queue": "cpu"},
+    "serving.check_health": {"queue": "cpu"},
 }
 # Each app's tasks live in apps/<app>/tasks.py (thin: fetch by id, call one service); the heavy, Django-free
 # work they call lives in workers/.

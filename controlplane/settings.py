@@ -234,3 +234,17 @@ CLASSIFIER_HOST_PRICE_PER_HOUR = Decimal(str(_CLASSIFIER_HOST_PRICE)) if _CLASSI
 SERVING_LORA_BACKEND = env_str("SERVING_LORA_BACKEND", "local").strip().lower()
 if SERVING_LORA_BACKEND not in ("local", "vllm"):
     raise ImproperlyConfigured(f"SERVING_LORA_BACKEND must be local or vllm, got {SERVING_LORA_BACKEND!r}")
+# The CPU backend (manage.py serve_specialists) serves classifier and local_lora deployments at
+# SERVING_LOCAL_BACKEND_URL ("" : not served, their calls go to the LLM); it answers at most
+# SERVING_LOCAL_MAX_TOKENS tokens, on SERVING_LOCAL_TORCH_THREADS torch threads. Every
+# SERVING_HEALTH_CHECK_S each active deployment's backend is checked (SERVING_HEALTH_TIMEOUT_S to answer).
+SERVING_LOCAL_BACKEND_URL = env_str("SERVING_LOCAL_BACKEND_URL", "http://127.0.0.1:8003/v1").strip().rstrip("/")
+SERVING_LOCAL_MAX_TOKENS = env_int("SERVING_LOCAL_MAX_TOKENS", 512, minimum=1)
+SERVING_LOCAL_TORCH_THREADS = env_int("SERVING_LOCAL_TORCH_THREADS", 1, minimum=1)
+SERVING_HEALTH_CHECK_S = env_float("SERVING_HEALTH_CHECK_S", 30.0, minimum=1.0)
+SERVING_HEALTH_TIMEOUT_S = env_float("SERVING_HEALTH_TIMEOUT_S", 3.0, minimum=0.1)
+CELERY_BEAT_SCHEDULE["serving-health"] = {
+    "task": "serving.check_health",
+    "schedule": SERVING_HEALTH_CHECK_S,
+    "options": {"expires": SERVING_HEALTH_CHECK_S},
+}

@@ -10,7 +10,11 @@ from apps.common.errors import NotFound
 from apps.common.ids import as_uuid
 from apps.discovery.models import ClusterStatus, TaskCluster
 from apps.projects.models import Project
-from apps.serving.models import Deployment, DeploymentStatus
+from apps.serving.models import BackendKind, Deployment, DeploymentStatus
+from apps.specialists.models import TrainingRun
+
+LOCAL_BACKENDS = (BackendKind.CLASSIFIER, BackendKind.LOCAL_LORA)
+RUN_PREFIX = "specialist-"
 
 
 def deployment_list(
@@ -57,3 +61,36 @@ def deployment_of_tasks(*, clusters: Iterable[TaskCluster]) -> dict[UUID, Deploy
         status=DeploymentStatus.STOPPED
     )
     return {deployment.cluster_id: deployment for deployment in deployments}
+
+
+def _local_deployments() -> QuerySet[Deployment]:
+    return Deployment.objects.filter(backend__in=LOCAL_BACKENDS, evaluation__training_run__isnull=False).exclude(
+        status=DeploymentStatus.STOPPED
+    )
+
+
+def local_specialist_get(*, name: str) -> TrainingRun | None:
+    """The specialist the CPU backend serves as `name`: a deployment's id (classifier or local_lora, not
+    stopped) or `specialist-<training run id>`; None when there is none."""
+    runs = TrainingRun.objects.select_related("base_model")
+    if name.startswith(RUN_PREFIX):
+        uid = as_uuid(name.removeprefix(RUN_PREFIX))
+        return runs.filter(id=uid).first() if uid else None
+    uid = as_uuid(name)
+    deployments = _local_deployments().select_related("evaluation__training_run__base_model")
+    deployment = deployments.filter(id=uid).first() if uid else None
+    return deployment.evaluation.training_run if deployment is not None else None
+
+
+def local_specialist_names() -> list[str]:
+    """The deployments the CPU backend serves, by id (what GET /v1/models lists)."""
+    return [str(uid) for uid in _local_deployments().order_by("created_at").values_list("id", flat=True)]
+
+
+def deployment_active_list() -> QuerySet[Deployment]:
+    """Every deployment that is not stopped, of every project, with its candidate's endpoint (health checks)."""
+    return (
+        Deployment.objects.exclude(status=DeploymentStatus.STOPPED)
+        .select_related("evaluation__endpoint")
+        .order_by("created_at")
+    )

@@ -8,6 +8,7 @@ deployment is never created from an approval being revoked at the same moment.""
 import logging
 from typing import Any
 
+import httpx
 import orjson
 from django.conf import settings
 from django.db import transaction
@@ -22,11 +23,13 @@ from apps.common.errors import Conflict, DomainError, NotFound, PermissionDenied
 from apps.common.ids import as_uuid
 from apps.common.redis_client import redis_client
 from apps.discovery.models import ClusterStatus, TaskCluster
+from apps.evaluation import crypto
 from apps.evaluation.models import Evaluation
 from apps.projects.models import ApiKeyScope, Project
 from apps.projects.selectors import membership_get
 from apps.serving.gateway import log
 from apps.serving.models import BackendKind, Deployment, DeploymentMode, DeploymentStatus
+from apps.serving.selectors import LOCAL_BACKENDS, deployment_active_list
 from apps.specialists.models import SpecialistKind
 
 logger = logging.getLogger(__name__)
@@ -243,6 +246,46 @@ def deployment_health_record(*, deployment: Deployment, healthy: bool, message: 
     if deployment.routes_to_specialist != routed_before:
         deployments_changed(project_id=deployment.project_id)
     return deployment
+
+
+def _backend_health(deployment: Deployment) -> tuple[bool | None, str]:
+    """(healthy, message) of a deployment's backend; None when nothing here can check it (vllm_lora)."""
+    timeout = settings.SERVING_HEALTH_TIMEOUT_S
+    if deployment.backend == BackendKind.ENDPOINT:
+        endpoint = deployment.evaluation.endpoint
+        if endpoint is None:
+            return False, "The candidate has no model endpoint."
+        url, what = endpoint.base_url.rstrip("/") + "/models", f"The endpoint {endpoint.name}"
+        key = crypto.decrypt(endpoint.api_key_encrypted)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+    elif deployment.backend in LOCAL_BACKENDS:
+        if not settings.SERVING_LOCAL_BACKEND_URL:
+            return False, "No CPU backend is configured (SERVING_LOCAL_BACKEND_URL)."
+        url, what, headers = settings.SERVING_LOCAL_BACKEND_URL + "/healthz", "The CPU backend (serve_specialists)", {}
+    else:
+        return None, ""
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout, follow_redirects=False)
+    except httpx.TimeoutException:
+        return False, f"{what} did not answer within {timeout:g} s ({url})."
+    except httpx.HTTPError as exc:
+        return False, f"{what} is down ({type(exc).__name__} at {url})."
+    if response.status_code != 200:
+        return False, f"{what} answered HTTP {response.status_code} ({url})."
+    return True, f"{what} answered."
+
+
+def deployments_health_check() -> int:
+    """Celery beat, every SERVING_HEALTH_CHECK_S: each active deployment's backend asked if it is up (its
+    health endpoint, or an endpoint's GET /models), the answer recorded. Returns how many were checked."""
+    checked = 0
+    for deployment in deployment_active_list():
+        healthy, message = _backend_health(deployment)
+        if healthy is None:
+            continue
+        deployment_health_record(deployment=deployment, healthy=healthy, message=message)
+        checked += 1
+    return checked
 
 
 def gateway_log_drain(*, batches: int = 10, reclaim_idle_ms: int = 60_000) -> int:

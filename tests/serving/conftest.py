@@ -1,7 +1,10 @@
 """An approved candidate (an endpoint, 2 of 40 calls wrong, approved by the owner with the default rollout:
 shadow first, a 10% canary) and a client holding a key with the 'approve' and 'read' scopes."""
 
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -17,12 +20,14 @@ from apps.discovery.callsite import call_site
 from apps.discovery.models import TaskCluster
 from apps.evaluation.models import Evaluation, ModelEndpoint
 from apps.evaluation.services import endpoint_create
+from apps.jobs.models import JobStatus
 from apps.projects.models import Project
 from apps.projects.services import api_key_create
 from apps.serving.gateway import log
 from apps.serving.gateway.state import cache
-from apps.serving.models import Deployment
+from apps.serving.models import BackendKind, Deployment
 from apps.serving.services import deployment_create, deployment_health_record
+from apps.specialists.models import SpecialistKind, TrainingDataset, TrainingRun
 from tests.approvals.factories import endpoint, evaluated, label_task
 from tests.evaluation.fake_openai import FakeOpenAI, Reply, completion, streamed
 from tests.serving.gateway import GatewayServer
@@ -157,3 +162,57 @@ def deploy(
         return deployment_health_record(deployment=deployment, healthy=True)
 
     return make
+
+
+# --- the CPU backend (serve_specialists) --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier's folder as training writes it: a logistic regression on MiniLM embeddings."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    from workers.jobs.embedding import embed
+
+    texts = ["I love it, wonderful.", "Great product, very happy.", "Terrible, I hate it.", "It was awful, broken."]
+    folder = tmp_path_factory.mktemp("classifier")
+    model = LogisticRegression().fit(embed(texts), ["positive", "positive", "negative", "negative"])
+    joblib.dump(model, folder / "model.joblib")
+    return folder
+
+
+@pytest.fixture
+def local_backend(transactional_db: None, settings: Any) -> Iterator[str]:
+    """manage.py serve_specialists in a thread, on a free port; the gateway is pointed at it."""
+    from apps.serving.management.commands.serve_specialists import specialists
+    from workers.serving.local_backend import serve
+
+    server = serve(host="127.0.0.1", port=0, specialists=specialists())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.SERVING_LOCAL_BACKEND_URL = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield settings.SERVING_LOCAL_BACKEND_URL
+    server.shutdown()
+    server.server_close()
+
+
+def as_classifier(deployment: Deployment, folder: Path) -> Deployment:
+    """The deployment's candidate made a trained classifier (its files in `folder`), served by the CPU backend."""
+    evaluation = deployment.evaluation
+    dataset = TrainingDataset.objects.create(
+        project=deployment.project, cluster=deployment.cluster, kind=SpecialistKind.CLASSIFIER
+    )
+    run = TrainingRun.objects.create(
+        project=deployment.project,
+        cluster=deployment.cluster,
+        dataset=dataset,
+        kind=SpecialistKind.CLASSIFIER,
+        queue="cpu",
+        status=JobStatus.SUCCEEDED,
+        artifact_path=str(folder),
+    )
+    Evaluation.objects.filter(id=evaluation.id).update(endpoint=None, training_run=run)
+    Deployment.objects.filter(id=deployment.id).update(backend=BackendKind.CLASSIFIER)
+    cache().invalidate()
+    return Deployment.objects.get(id=deployment.id)

@@ -26,11 +26,12 @@ from apps.evaluation.selectors import endpoint_list, upstream_for
 from apps.projects.models import Project
 from apps.projects.services import api_key_authenticate, hash_api_key
 from apps.serving.models import BackendKind
-from apps.serving.selectors import deployment_routes
+from apps.serving.selectors import LOCAL_BACKENDS, deployment_routes
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_PATTERN = "downshift:routes:*"
+LOCAL_BACKEND = "the CPU backend (serve_specialists)"
 T = TypeVar("T")
 
 
@@ -64,8 +65,9 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Specialist:
-    """A task's deployment as the gateway routes by it. `endpoint` is None when its backend does not run in
-    this process (classifier, local_lora, vllm_lora): its share of the calls goes to the LLM."""
+    """A task's deployment as the gateway routes by it: `endpoint` is where it is asked (a model endpoint, or
+    the CPU backend for a classifier or local_lora), None when no backend serves it (vllm_lora, or the CPU
+    backend not configured): its share of the calls goes to the LLM."""
 
     deployment_id: UUID
     task_id: UUID
@@ -103,6 +105,22 @@ def _closing(load: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
+def _target(deployment_id: UUID, backend: str, endpoint: ModelEndpoint | None, trained: bool) -> Endpoint | None:
+    """Where a deployment is asked: its model endpoint, or the CPU backend (serve_specialists) for a trained
+    classifier or LoRA specialist when SERVING_LOCAL_BACKEND_URL is set; None: not served here (vllm_lora, a
+    catalog model with examples)."""
+    if backend == BackendKind.ENDPOINT:
+        return Endpoint.of(endpoint) if endpoint is not None else None
+    if backend in LOCAL_BACKENDS and trained and settings.SERVING_LOCAL_BACKEND_URL:
+        return Endpoint(
+            name=LOCAL_BACKEND,
+            url=settings.SERVING_LOCAL_BACKEND_URL + "/chat/completions",
+            model=str(deployment_id),
+            api_key="",
+        )
+    return None
+
+
 @_closing
 def _load_project(project_id: UUID) -> ProjectState:
     project = Project.objects.get(id=project_id)
@@ -110,7 +128,6 @@ def _load_project(project_id: UUID) -> ProjectState:
     for task_id, deployment in deployment_routes(project_id=project_id).items():
         evaluation = deployment.evaluation
         endpoint = evaluation.endpoint
-        served_here = deployment.backend == BackendKind.ENDPOINT and endpoint is not None
         cluster = deployment.cluster
         specialists[task_id] = Specialist(
             deployment_id=deployment.id,
@@ -121,7 +138,7 @@ def _load_project(project_id: UUID) -> ProjectState:
             backend=deployment.backend,
             output_kind=cluster.output_kind,
             labels=tuple(str(label) for label in cluster.labels or ()),
-            endpoint=Endpoint.of(endpoint) if served_here and endpoint is not None else None,
+            endpoint=_target(deployment.id, deployment.backend, endpoint, evaluation.training_run_id is not None),
         )
     upstreams = [Endpoint.of(e) for e in endpoint_list(project=project).filter(upstream=True).order_by("created_at")]
     return ProjectState(

@@ -10,8 +10,9 @@ sent, streamed through as it arrives. An upstream error is passed through with i
 gateway never fails a call the LLM alone would have answered. Every answer says `x-downshift-route` (llm,
 specialist, escalated or shadow) and `x-downshift-task` (the task id, or "none").
 
-Only the endpoint backend runs in this process; a deployment on another backend (classifier, local_lora,
-vllm_lora) sends its share to the LLM, logged as "backend not available in this process"."""
+An endpoint deployment is asked at its model endpoint; a classifier or local_lora one at the CPU backend
+(serve_specialists, SERVING_LOCAL_BACKEND_URL), the same way. A deployment no backend serves (vllm_lora)
+sends its share to the LLM, logged as "backend not available in this process"."""
 
 import asyncio
 import logging
@@ -139,6 +140,8 @@ async def _ask_specialist(specialist: Specialist, body: dict[str, Any]) -> tuple
         )
     except httpx.TimeoutException:
         return None, "specialist timed out"
+    except httpx.ConnectError:
+        return None, f"specialist backend is down ({endpoint.name} refused the connection)"
     except httpx.HTTPError as exc:
         return None, f"specialist unreachable ({type(exc).__name__})"
     if response.status_code != 200:

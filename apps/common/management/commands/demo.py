@@ -40,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--gateway-port", type=int, default=8001, help="the gateway's port (/v1/chat/completions)")
         parser.add_argument(
+            "--specialists-port", type=int, default=8003, help="the CPU backend's port (serve_specialists)"
+        )
+        parser.add_argument(
             "--spread-days",
             type=int,
             default=7,
@@ -53,6 +56,7 @@ class Command(BaseCommand):
         host: str,
         port: int,
         gateway_port: int,
+        specialists_port: int,
         spread_days: int,
         no_serve: bool,
         **options: Any,
@@ -68,7 +72,12 @@ class Command(BaseCommand):
             api_key_revoke(key=old)
         _, secret = api_key_create(project=project, name=DEMO_KEY_NAME)
 
-        env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL}
+        env = {
+            **os.environ,
+            "DATABASE_URL": settings.DATABASE_URL,
+            "REDIS_URL": settings.REDIS_URL,
+            "SERVING_LOCAL_BACKEND_URL": f"http://{host}:{specialists_port}/v1",
+        }
         bin_dir = Path(sys.executable).parent
         children = [
             subprocess.Popen(
@@ -105,6 +114,20 @@ class Command(BaseCommand):
                 env=env,
                 cwd=settings.BASE_DIR,
             ),
+            # The CPU backend for classifier and LoRA deployments (it alone loads torch).
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "serve_specialists",
+                    "--host",
+                    host,
+                    "--port",
+                    str(specialists_port),
+                ],
+                env=env,
+                cwd=settings.BASE_DIR,
+            ),
             # One worker per queue, so a long training run never holds up an upload or a discovery run;
             # Celery beat rides in the cpu worker and runs the sweep that requeues jobs of dead workers.
             self._worker(bin_dir, env, "cpu", "-B", "-s", str(settings.VAR_DIR / "celerybeat-schedule")),
@@ -113,6 +136,7 @@ class Command(BaseCommand):
         try:
             self._wait_for(host, port, children)
             self._wait_for(host, gateway_port, children, "the gateway")
+            self._wait_for(host, specialists_port, children, "the specialists' CPU backend")
             self._load_sample(host, port, secret, spread_days)
             self.stdout.write(
                 self.style.SUCCESS(

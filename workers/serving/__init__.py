@@ -1,0 +1,1 @@
+"""Serving specialists: Django-free backends that answer OpenAI-compatible requests."""
