@@ -245,7 +245,7 @@ def _local_cost(evaluation: Evaluation, results: list[EvaluationResult]) -> tupl
         costs = [hourly * Decimal(str(r.details.get("compute_ms", r.latency_ms))) / Decimal(3_600_000) for r in results]
         return _per_thousand(costs), (
             f"per hour of a CPU host ({hourly} USD, CLASSIFIER_HOST_PRICE_PER_HOUR) x each call's measured compute "
-            "time on the evaluating worker (its share of its batch)"
+            "time on the evaluating worker (each call classified on its own)"
         )
     if model.price_per_hour is None:
         return None, f"no serving price per hour set on {model.name} (Django admin, catalog models)"
