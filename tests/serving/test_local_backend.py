@@ -1,6 +1,7 @@
 """The CPU backend answers a classifier deployment and LoRA specialists (several adapters on one base) in
 the OpenAI shape, lists the deployments it serves, and says clearly what it cannot serve."""
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,18 @@ def test_lora_specialists_share_one_base_and_answer_greedily(lora_server: tuple[
     assert answers[0] == answers[2]  # greedy: the same adapter answers the same
     assert len(specialists._bases) == 1
     assert len(next(iter(specialists._bases.values())).adapters) == 2
+
+
+def test_a_classifier_answers_while_a_generation_holds_the_lora_lock(classifier_dir: Path) -> None:
+    """A LoRA generation takes seconds: a classifier's call must not queue behind it (in the demo it did, and
+    the gateway escalated the classifier's calls as timed out)."""
+    from workers.serving.local_backend import CLASSIFIER
+
+    specialists = Specialists(resolve=lambda name: Target(CLASSIFIER, str(classifier_dir)), names=lambda: ["c"])
+    answers: list[Any] = []
+    with specialists._locks[LORA]:  # a generation in progress
+        asking = threading.Thread(target=lambda: answers.append(specialists.answer("c", {"messages": REVIEW})))
+        asking.start()
+        asking.join(timeout=60)
+        assert not asking.is_alive(), "the classifier waited for the generation"
+    assert answers[0] is not None and answers[0]["choices"][0]["message"]["content"] == "negative"

@@ -5,7 +5,9 @@ classifier and LoRA specialists on this host. `POST /v1/chat/completions` (non-s
 A request's `model` names a specialist; `resolve(name)` says where its files are (a Target) or None. On first
 use a specialist is loaded and kept: a classifier's joblib model (with MiniLM, loaded once), or a LoRA
 adapter attached to its base model with peft, each base loaded once and its adapters switched with
-`set_adapter`. One torch job runs at a time (a lock), on `threads` torch threads; answers are greedy.
+`set_adapter`. One classifier and one LoRA answer at a time (a lock each, so a classifier's call of a few
+milliseconds never waits behind a generation of seconds: in the demo it did, and timed out), each on
+`threads` torch threads; answers are greedy.
 Django-free: the serve_specialists command gives it `resolve` and `names`."""
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Specialists:
         self.names = names
         self.max_tokens = max_tokens
         self.threads = threads
-        self._lock = threading.Lock()
+        self._locks = {CLASSIFIER: threading.Lock(), LORA: threading.Lock()}
         self._classifiers: dict[str, Any] = {}
         self._bases: dict[str, _Base] = {}
 
@@ -75,7 +77,7 @@ class Specialists:
         if target is None:
             return None
         tick = time.monotonic()
-        with self._lock:
+        with self._locks[CLASSIFIER if target.kind == CLASSIFIER else LORA]:
             self._torch_threads()
             if target.kind == CLASSIFIER:
                 message, finish, usage = self._classify(target, body), "stop", None
