@@ -12,14 +12,12 @@ from apps.calls.models import Call
 from apps.discovery.models import TaskCluster
 from apps.evaluation import execution, services
 from apps.evaluation.models import Evaluation, ModelEndpoint
-from apps.fleet.gpu import gpu_snapshot
 from apps.fleet.models import GpuWorker
-from apps.fleet.services import worker_register
 from apps.projects.models import Project
 from apps.specialists.models import CatalogModel
-from apps.specialists.selectors import catalog_weights_here
 from tests.evaluation.fake_openai import FakeOpenAI, Oracle, messages_key
 from tests.specialists.selection_helpers import make_task, stored
+from tests.specialists.workers_helpers import this_machine, tiny_llama_model
 from tests.tiny_llama import chat_rows, save_llama
 
 API_KEY = "sk-test-0123456789abcdefSECRET"
@@ -129,29 +127,11 @@ def local_models(settings: Any) -> Iterator[None]:
 
 @pytest.fixture
 def tiny_model(db: None, tiny_sentiment_dir: Path, local_models: None) -> CatalogModel:
-    return CatalogModel.objects.create(
-        hf_id="tests/tiny-sentiment-llama",
-        name="Tiny Llama",
-        family="llama",
-        params_b=0.0001,
-        licence="apache-2.0",
-        context_window=1024,
-        architecture="LlamaForCausalLM",
-        tool_calling=True,
-        local_path=str(tiny_sentiment_dir),
-    )
+    return tiny_llama_model("tests/tiny-sentiment-llama", tiny_sentiment_dir)
 
 
 @pytest.fixture
 def worker(tiny_model: CatalogModel) -> GpuWorker:
     """This machine as a registered worker on both queues, with the weights it has: what lets local
     candidates be evaluated (no GPU here: it runs them on its CPU)."""
-    return worker_register(
-        name="celery@tests",
-        host="tests",
-        queues=["cpu", "gpu"],
-        gpus=gpu_snapshot(),
-        concurrency=1,
-        can_resize=False,
-        weights=catalog_weights_here(),
-    )
+    return this_machine()

@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 
 from apps.discovery.models import TaskCluster
-from apps.fleet.gpu import gpu_snapshot
 from apps.fleet.models import GpuWorker
-from apps.fleet.services import worker_register
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
 from apps.specialists.models import CatalogModel, SpecialistKind, TrainingDataset
-from apps.specialists.selectors import catalog_weights_here
+from tests.specialists.workers_helpers import this_machine, tiny_llama_model
 from tests.tiny_llama import chat_rows, save_llama
 
 _numbers = itertools.count(1)
@@ -55,17 +53,7 @@ def _artifact_root(settings: Any, tmp_path: Path) -> None:
 
 @pytest.fixture
 def tiny_model(db: None, tiny_model_dir: Path) -> CatalogModel:
-    return CatalogModel.objects.create(
-        hf_id=f"tests/tiny-llama-{next(_numbers)}",
-        name="Tiny Llama",
-        family="llama",
-        params_b=0.0001,
-        licence="apache-2.0",
-        context_window=1024,
-        architecture="LlamaForCausalLM",
-        tool_calling=True,
-        local_path=str(tiny_model_dir),
-    )
+    return tiny_llama_model(f"tests/tiny-llama-{next(_numbers)}", tiny_model_dir)
 
 
 @pytest.fixture
@@ -73,15 +61,7 @@ def trainer(tiny_model: CatalogModel) -> GpuWorker:
     """This machine as a registered worker on both queues, with its GPUs (none on a CPU machine: it trains
     LoRA on its CPU) and the weights it has (the tiny Llama's folder, the classifier's packaged encoder):
     what lets runs be created."""
-    return worker_register(
-        name="celery@tests",
-        host="tests",
-        queues=["cpu", "gpu"],
-        gpus=gpu_snapshot(),
-        concurrency=1,
-        can_resize=False,
-        weights=catalog_weights_here(),
-    )
+    return this_machine()
 
 
 def write_splits(folder: Path, rows: dict[str, list[dict[str, Any]]]) -> None:

@@ -1,13 +1,46 @@
 """Registered workers for the training tests, as their heartbeats would leave them."""
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 
+from apps.fleet.gpu import gpu_snapshot
 from apps.fleet.models import GpuWorker
+from apps.fleet.services import worker_register
 from apps.specialists.models import CatalogModel
+from apps.specialists.selectors import catalog_weights_here
 from apps.specialists.weights import CLASSIFIER_ENCODER
+
+
+def tiny_llama_model(hf_id: str, folder: Path) -> CatalogModel:
+    """A catalog entry for a tiny Llama saved in `folder` (tests/tiny_llama.py)."""
+    return CatalogModel.objects.create(
+        hf_id=hf_id,
+        name="Tiny Llama",
+        family="llama",
+        params_b=0.0001,
+        licence="apache-2.0",
+        context_window=1024,
+        architecture="LlamaForCausalLM",
+        tool_calling=True,
+        local_path=str(folder),
+    )
+
+
+def this_machine() -> GpuWorker:
+    """This machine as a registered worker on both queues, with its GPUs (none on a CPU machine: it runs LoRA
+    on its CPU) and the weights it has (the tiny Llamas' folders, the classifier's packaged encoder)."""
+    return worker_register(
+        name="celery@tests",
+        host="tests",
+        queues=["cpu", "gpu"],
+        gpus=gpu_snapshot(),
+        concurrency=1,
+        can_resize=False,
+        weights=catalog_weights_here(),
+    )
 
 
 def gpu(free_mb: int, total_mb: int | None = None) -> dict[str, Any]:
