@@ -199,10 +199,6 @@ def _result(evaluation: Evaluation, call: Call, answer: Any, scored: CallScore, 
     )
 
 
-def candidate_name(evaluation: Evaluation) -> str:
-    return evaluation.candidate_name
-
-
 def _report(evaluation: Evaluation, done: int, total: int, **fields: Any) -> None:
     if not _progress(evaluation, done, total, **fields):
         raise _Stopped
@@ -212,7 +208,7 @@ def _progress(
     evaluation: Evaluation, done: int, total: int, stage: str = "scoring", message: str = "", **fields: Any
 ) -> bool:
     fraction = 0.02 + 0.96 * done / max(1, total)
-    message = message or f"Scored {done:,} of {total:,} test calls on {candidate_name(evaluation)}"
+    message = message or f"Scored {done:,} of {total:,} test calls on {evaluation.candidate_name}"
     return jobs.job_progress(job=evaluation, fraction=fraction, stage=stage, message=message, calls_done=done, **fields)
 
 

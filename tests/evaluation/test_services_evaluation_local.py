@@ -143,7 +143,7 @@ def test_a_lora_specialist_is_scored_on_the_test_split_of_its_dataset(
 
     evaluation = services.evaluation_create(cluster=sentiment_task, training_run=specialist)
     assert evaluation.queue == "gpu" and evaluation.candidate_kind == "training_run"
-    assert execution.candidate_name(evaluation) == f"specialist {str(specialist.id)[:8]} (LoRA on Tiny Llama)"
+    assert evaluation.candidate_name == f"specialist {str(specialist.id)[:8]} (LoRA on Tiny Llama)"
     evaluation = run(evaluation)
     assert evaluation.status == "succeeded", evaluation.error
     test = {str(i) for i in dataset.examples.filter(split=Split.TEST).values_list("call_id", flat=True)}
