@@ -17,6 +17,8 @@ app.conf.task_routes = {
     "evaluation.*": {"queue": "cpu"},
     "serving.drain_gateway_log": {"queue": "cpu"},
     "serving.check_health": {"queue": "cpu"},
+    "serving.start_backend": {"queue": "cpu"},  # HTTP calls to a vLLM server: no GPU here
+    "serving.stop_backend": {"queue": "cpu"},
 }
 # Each app's tasks live in apps/<app>/tasks.py (thin: fetch by id, call one service); the heavy, Django-free
 # work they call lives in workers/.

@@ -1,5 +1,6 @@
 """Small typed readers for environment variables; a malformed value raises ImproperlyConfigured."""
 
+import json
 import math
 import os
 
@@ -60,3 +61,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_map(name: str) -> dict[str, str]:
+    """A mapping: a JSON object of strings ('{"a": "x"}') or comma-separated pairs ('a=x,b=y'); unset or empty:
+    {}."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return {}
+    if raw.startswith("{"):
+        try:
+            found = json.loads(raw)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from exc
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+            raise ImproperlyConfigured(f'{name} must map names to strings, e.g. {{"a": "x"}}, got {raw!r}')
+        return {k.strip(): v.strip() for k, v in found.items()}
+    pairs: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        key, sep, value = item.partition("=")
+        if not item:
+            continue
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name} must be name=value pairs separated by commas, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs

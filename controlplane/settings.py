@@ -2,10 +2,11 @@
 
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from controlplane.env import env_bool, env_float, env_int, env_list, env_str
+from controlplane.env import env_bool, env_float, env_int, env_list, env_map, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("DOWNSHIFT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -229,11 +230,35 @@ EVALUATION_LOCAL_BATCH_SIZE = env_int("EVALUATION_LOCAL_BATCH_SIZE", 4, minimum=
 _CLASSIFIER_HOST_PRICE = env_float("CLASSIFIER_HOST_PRICE_PER_HOUR", 0.089, minimum=-1.0, maximum=1000.0)
 CLASSIFIER_HOST_PRICE_PER_HOUR = Decimal(str(_CLASSIFIER_HOST_PRICE)) if _CLASSIFIER_HOST_PRICE > 0 else None
 
-# Serving: where a deployed LoRA specialist (or a catalog model as it is) runs: "local" (transformers + peft
-# on a CPU host) or "vllm" (adapters loaded into a vLLM server on a GPU host).
-SERVING_LORA_BACKEND = env_str("SERVING_LORA_BACKEND", "local").strip().lower()
-if SERVING_LORA_BACKEND not in ("local", "vllm"):
-    raise ImproperlyConfigured(f"SERVING_LORA_BACKEND must be local or vllm, got {SERVING_LORA_BACKEND!r}")
+# Serving: a deployed LoRA specialist runs on the vLLM server of its base model when SERVING_VLLM_SERVERS names
+# one (a GPU host; its adapter loaded at runtime under the deployment's id), else on the CPU backend below.
+# SERVING_VLLM_SERVERS maps a base model (its catalog hf_id or name) to its server's address up to /v1, as JSON
+# ({"Qwen/Qwen2.5-1.5B-Instruct": "http://vllm:8000/v1"}) or pairs (model=url,model=url). The vLLM server
+# finds adapters under SERVING_VLLM_ARTIFACT_ROOT where this host has them under ARTIFACT_ROOT (default: the
+# same path, a shared volume); loading one may take SERVING_VLLM_LOAD_TIMEOUT_S.
+if env_str("SERVING_LORA_BACKEND", "local").strip().lower() not in ("", "local"):
+    raise ImproperlyConfigured(
+        "SERVING_LORA_BACKEND is gone: a LoRA specialist runs on vLLM when SERVING_VLLM_SERVERS names a server for "
+        "its base model (e.g. SERVING_VLLM_SERVERS=Qwen/Qwen2.5-1.5B-Instruct=http://vllm:8000/v1), else locally."
+    )
+
+
+def _vllm_servers(servers: dict[str, str]) -> dict[str, str]:
+    checked = {}
+    for model, url in servers.items():
+        parsed = urlsplit(url.rstrip("/"))
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or not parsed.path.endswith("/v1"):
+            raise ImproperlyConfigured(
+                f"SERVING_VLLM_SERVERS: the server of {model} must be an http(s) address up to /v1, e.g. "
+                f"http://vllm:8000/v1; got {url!r}"
+            )
+        checked[model] = url.rstrip("/")
+    return checked
+
+
+SERVING_VLLM_SERVERS = _vllm_servers(env_map("SERVING_VLLM_SERVERS"))
+SERVING_VLLM_ARTIFACT_ROOT = env_str("SERVING_VLLM_ARTIFACT_ROOT", "").strip().rstrip("/") or str(ARTIFACT_ROOT)
+SERVING_VLLM_LOAD_TIMEOUT_S = env_float("SERVING_VLLM_LOAD_TIMEOUT_S", 120.0, minimum=1.0)
 # The CPU backend (manage.py serve_specialists) serves classifier and local_lora deployments at
 # SERVING_LOCAL_BACKEND_URL ("" : not served, their calls go to the LLM); it answers at most
 # SERVING_LOCAL_MAX_TOKENS tokens, on SERVING_LOCAL_TORCH_THREADS torch threads. Every

@@ -10,8 +10,9 @@ from apps.common.errors import NotFound
 from apps.common.ids import as_uuid
 from apps.discovery.models import ClusterStatus, TaskCluster
 from apps.projects.models import Project
+from apps.serving import vllm
 from apps.serving.models import BackendKind, Deployment, DeploymentStatus
-from apps.specialists.models import TrainingRun
+from apps.specialists.models import SpecialistKind, TrainingRun
 
 LOCAL_BACKENDS = (BackendKind.CLASSIFIER, BackendKind.LOCAL_LORA)
 RUN_PREFIX = "specialist-"
@@ -50,7 +51,7 @@ def deployment_routes(*, project_id: Any) -> dict[UUID, Deployment]:
             project_id=project_id, cluster__status=ClusterStatus.ACTIVE, approval__revoked_by__isnull=True
         )
         .exclude(status=DeploymentStatus.STOPPED)
-        .select_related("evaluation__endpoint", "evaluation__training_run", "evaluation__base_model")
+        .select_related("evaluation__endpoint", "evaluation__training_run__base_model", "evaluation__base_model")
     )
     return {deployment.cluster_id: deployment for deployment in deployments}
 
@@ -88,9 +89,24 @@ def local_specialist_names() -> list[str]:
 
 
 def deployment_active_list() -> QuerySet[Deployment]:
-    """Every deployment that is not stopped, of every project, with its candidate's endpoint (health checks)."""
+    """Every deployment that is not stopped, of every project, with its candidate (health checks)."""
     return (
         Deployment.objects.exclude(status=DeploymentStatus.STOPPED)
-        .select_related("evaluation__endpoint")
+        .select_related("evaluation__endpoint", "evaluation__training_run__base_model")
         .order_by("created_at")
     )
+
+
+def vllm_server_for(*, run: TrainingRun | None) -> str | None:
+    """The vLLM server (…/v1) that serves a LoRA specialist's base model (SERVING_VLLM_SERVERS, by the
+    model's hf_id or name); None when the run is not a LoRA specialist or no vLLM server has its base."""
+    if run is None or run.kind != SpecialistKind.LORA or run.base_model is None:
+        return None
+    return vllm.server_url(run.base_model.hf_id, run.base_model.name)
+
+
+def vllm_stopped_deployment_ids(*, names: Iterable[str]) -> list[UUID]:
+    """Of the adapter names a vLLM server lists, those that are stopped vllm_lora deployments' ids."""
+    ids = [uid for uid in (as_uuid(name) for name in names) if uid is not None]
+    stopped = Deployment.objects.filter(id__in=ids, backend=BackendKind.VLLM_LORA, status=DeploymentStatus.STOPPED)
+    return list(stopped.values_list("id", flat=True))

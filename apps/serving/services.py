@@ -3,12 +3,13 @@ its backend's health. Every change is announced after commit on the Redis channe
 downshift:routes:<project id>, so the gateway reloads the project's routes (selectors.deployment_routes).
 
 Deployments of one task are serialised by a lock on the task's row, the lock swap decisions take too, so a
-deployment is never created from an approval being revoked at the same moment."""
+deployment is never created from an approval being revoked at the same moment. A vllm_lora deployment that
+starts or stops sends backend_start_wanted / backend_stop_wanted (apps.serving.signals): its adapter is
+loaded or unloaded after commit (apps.serving.backends, through a task)."""
 
 import logging
 from typing import Any
 
-import httpx
 import orjson
 from django.conf import settings
 from django.db import transaction
@@ -23,13 +24,13 @@ from apps.common.errors import Conflict, DomainError, NotFound, PermissionDenied
 from apps.common.ids import as_uuid
 from apps.common.redis_client import redis_client
 from apps.discovery.models import ClusterStatus, TaskCluster
-from apps.evaluation import crypto
 from apps.evaluation.models import Evaluation
 from apps.projects.models import ApiKeyScope, Project
 from apps.projects.selectors import membership_get
 from apps.serving.gateway import log
 from apps.serving.models import BackendKind, Deployment, DeploymentMode, DeploymentStatus
-from apps.serving.selectors import LOCAL_BACKENDS, deployment_active_list
+from apps.serving.selectors import vllm_server_for
+from apps.serving.signals import backend_start_wanted, backend_stop_wanted
 from apps.specialists.models import SpecialistKind
 
 logger = logging.getLogger(__name__)
@@ -52,14 +53,15 @@ def deployments_changed(*, project_id: Any) -> None:
 
 
 def backend_for(evaluation: Evaluation) -> str:
-    """Where the candidate runs: an endpoint as it is; a classifier on a CPU host; a LoRA specialist, or a
-    catalog model as it is (no adapter), on the SERVING_LORA_BACKEND: local transformers + peft, or vLLM."""
+    """Where the candidate runs: an endpoint as it is; a classifier on a CPU host; a LoRA specialist on the
+    vLLM server of its base model when SERVING_VLLM_SERVERS names one, else locally (transformers + peft), as
+    is a catalog model as it is (no adapter)."""
     if evaluation.endpoint_id:
         return BackendKind.ENDPOINT
     run = evaluation.training_run
     if run is not None and run.kind == SpecialistKind.CLASSIFIER:
         return BackendKind.CLASSIFIER
-    return BackendKind.VLLM_LORA if settings.SERVING_LORA_BACKEND == "vllm" else BackendKind.LOCAL_LORA
+    return BackendKind.VLLM_LORA if vllm_server_for(run=run) else BackendKind.LOCAL_LORA
 
 
 def _check_may(project: Project, actor: Actor, what: str, field: str | None = None) -> None:
@@ -167,6 +169,8 @@ def deployment_create(
         who=actor.who,
         created_by=actor.user if actor.api_key is None else None,
     )
+    if deployment.backend == BackendKind.VLLM_LORA:
+        backend_start_wanted.send(sender=Deployment, deployment_id=deployment.id)
     deployments_changed(project_id=approval.project_id)
     return deployment
 
@@ -206,6 +210,8 @@ def deployment_stop(*, deployment: Deployment, actor: Actor) -> Deployment:
     deployment.status = DeploymentStatus.STOPPED
     deployment.stopped_at = timezone.now()
     deployment.save(update_fields=["status", "stopped_at", "updated_at"])
+    if deployment.backend == BackendKind.VLLM_LORA:
+        backend_stop_wanted.send(sender=Deployment, deployment_id=deployment.id)
     deployments_changed(project_id=deployment.project_id)
     return deployment
 
@@ -215,12 +221,15 @@ def deployments_stop_for_revoked(*, approval: SwapApproval, **_: Any) -> int:
     """An approval was revoked (apps.approvals' approval_revoked): its deployments stop at once, saying why,
     and the gateway is told. The revoker's permission was checked by the revocation. Returns how many stopped."""
     stopped = Deployment.objects.filter(approval=approval).exclude(status=DeploymentStatus.STOPPED)
+    on_vllm = list(stopped.filter(backend=BackendKind.VLLM_LORA).values_list("id", flat=True))
     count = stopped.update(
         status=DeploymentStatus.STOPPED,
         stopped_at=timezone.now(),
         updated_at=timezone.now(),
         health_message="Stopped: its approval was revoked.",
     )
+    for deployment_id in on_vllm:
+        backend_stop_wanted.send(sender=Deployment, deployment_id=deployment_id)
     if count:
         deployments_changed(project_id=approval.project_id)
     return count
@@ -246,46 +255,6 @@ def deployment_health_record(*, deployment: Deployment, healthy: bool, message: 
     if deployment.routes_to_specialist != routed_before:
         deployments_changed(project_id=deployment.project_id)
     return deployment
-
-
-def _backend_health(deployment: Deployment) -> tuple[bool | None, str]:
-    """(healthy, message) of a deployment's backend; None when nothing here can check it (vllm_lora)."""
-    timeout = settings.SERVING_HEALTH_TIMEOUT_S
-    if deployment.backend == BackendKind.ENDPOINT:
-        endpoint = deployment.evaluation.endpoint
-        if endpoint is None:
-            return False, "The candidate has no model endpoint."
-        url, what = endpoint.base_url.rstrip("/") + "/models", f"The endpoint {endpoint.name}"
-        key = crypto.decrypt(endpoint.api_key_encrypted)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-    elif deployment.backend in LOCAL_BACKENDS:
-        if not settings.SERVING_LOCAL_BACKEND_URL:
-            return False, "No CPU backend is configured (SERVING_LOCAL_BACKEND_URL)."
-        url, what, headers = settings.SERVING_LOCAL_BACKEND_URL + "/healthz", "The CPU backend (serve_specialists)", {}
-    else:
-        return None, ""
-    try:
-        response = httpx.get(url, headers=headers, timeout=timeout, follow_redirects=False)
-    except httpx.TimeoutException:
-        return False, f"{what} did not answer within {timeout:g} s ({url})."
-    except httpx.HTTPError as exc:
-        return False, f"{what} is down ({type(exc).__name__} at {url})."
-    if response.status_code != 200:
-        return False, f"{what} answered HTTP {response.status_code} ({url})."
-    return True, f"{what} answered."
-
-
-def deployments_health_check() -> int:
-    """Celery beat, every SERVING_HEALTH_CHECK_S: each active deployment's backend asked if it is up (its
-    health endpoint, or an endpoint's GET /models), the answer recorded. Returns how many were checked."""
-    checked = 0
-    for deployment in deployment_active_list():
-        healthy, message = _backend_health(deployment)
-        if healthy is None:
-            continue
-        deployment_health_record(deployment=deployment, healthy=healthy, message=message)
-        checked += 1
-    return checked
 
 
 def gateway_log_drain(*, batches: int = 10, reclaim_idle_ms: int = 60_000) -> int:

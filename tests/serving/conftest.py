@@ -27,9 +27,10 @@ from apps.serving.gateway import log
 from apps.serving.gateway.state import cache
 from apps.serving.models import BackendKind, Deployment
 from apps.serving.services import deployment_create, deployment_health_record
-from apps.specialists.models import SpecialistKind, TrainingDataset, TrainingRun
+from apps.specialists.models import CatalogModel, SpecialistKind, TrainingDataset, TrainingRun
 from tests.approvals.factories import endpoint, evaluated, label_task
 from tests.evaluation.fake_openai import FakeOpenAI, Reply, completion, streamed
+from tests.serving.fake_vllm import FakeVllm
 from tests.serving.gateway import GatewayServer
 
 
@@ -216,3 +217,50 @@ def as_classifier(deployment: Deployment, folder: Path) -> Deployment:
     Deployment.objects.filter(id=deployment.id).update(backend=BackendKind.CLASSIFIER)
     cache().invalidate()
     return Deployment.objects.get(id=deployment.id)
+
+
+# --- vLLM (vllm_lora) -------------------------------------------------------------------------------------
+
+VLLM_BASE = "acme/base-1b"
+
+
+@pytest.fixture
+def fake_vllm(settings: Any, tmp_path: Path) -> Iterator[FakeVllm]:
+    """A fake vLLM server for VLLM_BASE, named in SERVING_VLLM_SERVERS; it sees ARTIFACT_ROOT (here under
+    tmp_path) at /data/artifacts, as a container with the shared volume would."""
+    with FakeVllm(base=VLLM_BASE) as fake:
+        settings.SERVING_VLLM_SERVERS = {VLLM_BASE: fake.base_url}
+        settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+        settings.SERVING_VLLM_ARTIFACT_ROOT = "/data/artifacts"
+        yield fake
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Celery tasks sent (after commit) run at once in this process, as with CELERY_TASK_ALWAYS_EAGER."""
+    from controlplane.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+def as_lora(evaluation: Evaluation, *, base: str = VLLM_BASE, artifact: str = "") -> Evaluation:
+    """The evaluation's candidate made a trained LoRA specialist on the catalog model `base`, its adapter at
+    `artifact` (default: a folder under ARTIFACT_ROOT)."""
+    model = CatalogModel.objects.get_or_create(
+        hf_id=base, defaults={"name": "Base 1B", "params_b": 1.0, "licence": "mit", "context_window": 4096}
+    )[0]
+    dataset = TrainingDataset.objects.create(project=evaluation.project, cluster=evaluation.cluster, kind="lora")
+    run = TrainingRun.objects.create(
+        project=evaluation.project,
+        cluster=evaluation.cluster,
+        dataset=dataset,
+        kind=SpecialistKind.LORA,
+        base_model=model,
+        status=JobStatus.SUCCEEDED,
+        artifact_path=artifact or str(Path(settings.ARTIFACT_ROOT) / "runs" / "r1" / "adapter"),
+    )
+    Evaluation.objects.filter(id=evaluation.id).update(endpoint=None, training_run=run)
+    return Evaluation.objects.get(id=evaluation.id)

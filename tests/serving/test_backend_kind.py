@@ -1,4 +1,5 @@
-"""Where a candidate runs follows from what it is; LoRA specialists run locally or on vLLM by setting."""
+"""Where a candidate runs follows from what it is: a LoRA specialist on the vLLM server of its base model when
+SERVING_VLLM_SERVERS names one, else locally."""
 
 from typing import Any
 
@@ -8,20 +9,26 @@ from apps.evaluation.models import Evaluation, ModelEndpoint
 from apps.serving.services import backend_for
 from apps.specialists.models import CatalogModel, TrainingRun
 
+BASE = CatalogModel(hf_id="Qwen/Qwen2.5-1.5B-Instruct", name="Qwen2.5 1.5B Instruct")
+VLLM = {"Qwen/Qwen2.5-1.5B-Instruct": "http://vllm:8000/v1"}
+BY_NAME = {"Qwen2.5 1.5B Instruct": "http://v/v1"}
+
 
 @pytest.mark.parametrize(
-    ("candidate", "lora_backend", "expected"),
+    ("candidate", "servers", "expected"),
     [
-        ({"endpoint": ModelEndpoint()}, "vllm", "endpoint"),
-        ({"training_run": TrainingRun(kind="classifier")}, "vllm", "classifier"),
-        ({"training_run": TrainingRun(kind="lora")}, "local", "local_lora"),
-        ({"training_run": TrainingRun(kind="lora")}, "vllm", "vllm_lora"),
-        ({"base_model": CatalogModel(), "shots": 4}, "local", "local_lora"),
-        ({"base_model": CatalogModel(), "shots": 4}, "vllm", "vllm_lora"),
+        ({"endpoint": ModelEndpoint()}, VLLM, "endpoint"),
+        ({"training_run": TrainingRun(kind="classifier", base_model=BASE)}, VLLM, "classifier"),
+        ({"training_run": TrainingRun(kind="lora", base_model=BASE)}, {}, "local_lora"),
+        ({"training_run": TrainingRun(kind="lora", base_model=BASE)}, VLLM, "vllm_lora"),
+        ({"training_run": TrainingRun(kind="lora", base_model=BASE)}, BY_NAME, "vllm_lora"),
+        ({"training_run": TrainingRun(kind="lora", base_model=BASE)}, {"other/model": "http://v/v1"}, "local_lora"),
+        ({"base_model": BASE, "shots": 4}, {}, "local_lora"),
+        ({"base_model": BASE, "shots": 4}, VLLM, "local_lora"),  # no adapter: vLLM has nothing to load
     ],
 )
 def test_the_backend_follows_the_candidate(
-    settings: Any, candidate: dict[str, Any], lora_backend: str, expected: str
+    settings: Any, candidate: dict[str, Any], servers: dict[str, str], expected: str
 ) -> None:
-    settings.SERVING_LORA_BACKEND = lora_backend
+    settings.SERVING_VLLM_SERVERS = servers
     assert backend_for(Evaluation(**candidate)) == expected

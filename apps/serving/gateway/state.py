@@ -25,8 +25,8 @@ from apps.evaluation.models import ModelEndpoint
 from apps.evaluation.selectors import endpoint_list, upstream_for
 from apps.projects.models import Project
 from apps.projects.services import api_key_authenticate, hash_api_key
-from apps.serving.models import BackendKind
-from apps.serving.selectors import LOCAL_BACKENDS, deployment_routes
+from apps.serving.models import BackendKind, Deployment
+from apps.serving.selectors import LOCAL_BACKENDS, deployment_routes, vllm_server_for
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +65,10 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Specialist:
-    """A task's deployment as the gateway routes by it: `endpoint` is where it is asked (a model endpoint, or
-    the CPU backend for a classifier or local_lora), None when no backend serves it (vllm_lora, or the CPU
-    backend not configured): its share of the calls goes to the LLM."""
+    """A task's deployment as the gateway routes by it: `endpoint` is where it is asked (a model endpoint, the
+    CPU backend for a classifier or local_lora, or its base model's vLLM server for vllm_lora), None when no
+    backend serves it (the CPU backend or the vLLM server not configured): its share of the calls goes to the
+    LLM."""
 
     deployment_id: UUID
     task_id: UUID
@@ -105,20 +106,22 @@ def _closing(load: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
-def _target(deployment_id: UUID, backend: str, endpoint: ModelEndpoint | None, trained: bool) -> Endpoint | None:
-    """Where a deployment is asked: its model endpoint, or the CPU backend (serve_specialists) for a trained
-    classifier or LoRA specialist when SERVING_LOCAL_BACKEND_URL is set; None: not served here (vllm_lora, a
-    catalog model with examples)."""
+def _target(deployment: Deployment) -> Endpoint | None:
+    """Where a deployment is asked: its model endpoint; the CPU backend (serve_specialists) for a trained
+    classifier or LoRA specialist when SERVING_LOCAL_BACKEND_URL is set; for vllm_lora, the vLLM server of its
+    base model (SERVING_VLLM_SERVERS), its adapter named by the deployment's id. None: not served here (a
+    catalog model with examples, a backend not configured)."""
+    evaluation, backend = deployment.evaluation, deployment.backend
     if backend == BackendKind.ENDPOINT:
-        return Endpoint.of(endpoint) if endpoint is not None else None
+        return Endpoint.of(evaluation.endpoint) if evaluation.endpoint is not None else None
+    trained = evaluation.training_run_id is not None
     if backend in LOCAL_BACKENDS and trained and settings.SERVING_LOCAL_BACKEND_URL:
-        return Endpoint(
-            name=LOCAL_BACKEND,
-            url=settings.SERVING_LOCAL_BACKEND_URL + "/chat/completions",
-            model=str(deployment_id),
-            api_key="",
-        )
-    return None
+        url, name = settings.SERVING_LOCAL_BACKEND_URL, LOCAL_BACKEND
+    elif backend == BackendKind.VLLM_LORA and (vllm_url := vllm_server_for(run=evaluation.training_run)):
+        url, name = vllm_url, f"vLLM at {vllm_url}"
+    else:
+        return None
+    return Endpoint(name=name, url=url + "/chat/completions", model=str(deployment.id), api_key="")
 
 
 @_closing
@@ -126,8 +129,6 @@ def _load_project(project_id: UUID) -> ProjectState:
     project = Project.objects.get(id=project_id)
     specialists = {}
     for task_id, deployment in deployment_routes(project_id=project_id).items():
-        evaluation = deployment.evaluation
-        endpoint = evaluation.endpoint
         cluster = deployment.cluster
         specialists[task_id] = Specialist(
             deployment_id=deployment.id,
@@ -138,7 +139,7 @@ def _load_project(project_id: UUID) -> ProjectState:
             backend=deployment.backend,
             output_kind=cluster.output_kind,
             labels=tuple(str(label) for label in cluster.labels or ()),
-            endpoint=_target(deployment.id, deployment.backend, endpoint, evaluation.training_run_id is not None),
+            endpoint=_target(deployment),
         )
     upstreams = [Endpoint.of(e) for e in endpoint_list(project=project).filter(upstream=True).order_by("created_at")]
     return ProjectState(
