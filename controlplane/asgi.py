@@ -1,5 +1,6 @@
-"""The gateway process: uvicorn serves `controlplane.asgi` (apps.serving.gateway's async views, and every
-other route of the project too). Like the web process, it imports no torch."""
+"""The gateway process: uvicorn serves `controlplane.asgi`: the gateway's routes on its fast path
+(apps.serving.gateway.asgi), every other route of the project through Django. Like the web process, it
+imports no torch."""
 
 import os
 from importlib import import_module
@@ -9,5 +10,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
 import_module(settings.ROOT_URLCONF)
+
+from apps.serving.gateway.asgi import gateway  # noqa: E402  (after django.setup())
+
+application = gateway(django_application)

@@ -22,7 +22,7 @@ class GatewayServer:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", 0))
-        config = uvicorn.Config("controlplane.asgi:application", log_level="warning", lifespan="off")
+        config = uvicorn.Config("controlplane.asgi:application", log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 

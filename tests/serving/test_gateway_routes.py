@@ -11,7 +11,7 @@ from openai import OpenAI
 
 from apps.calls.models import Call
 from apps.discovery.models import TaskCluster
-from apps.serving.gateway import views
+from apps.serving.gateway import core
 from apps.serving.models import Deployment
 from apps.serving.tasks import gateway_log_drain_task
 from tests.evaluation.fake_openai import FakeOpenAI, Reply, completion
@@ -93,7 +93,7 @@ def test_a_slow_specialist_is_escalated(
 def test_the_canary_share_is_drawn_per_call(
     agent: OpenAI, deploy: Callable[..., Deployment], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(views, "draw", random.Random(7).random)
+    monkeypatch.setattr(core, "draw", random.Random(7).random)
     deploy("live", 50)
     routes = [ask(agent)[1] for _ in range(60)]
     assert 18 <= routes.count("specialist") <= 42  # 50% of 60, within 3 standard deviations
