@@ -20,8 +20,8 @@ must reach the stream: the bench counts them, then clears the stream (no drain r
 
 Phases, per target, after a 5 s warm-up: --seconds at 50 requests/s, --seconds streamed at 20 requests/s
 (first chunk and whole answer timed), and --seconds at 200 requests/s. The gateway's resident memory (its
-process tree) is read before the 50/s phase and after the streamed one (60 s of calls by default). CPU per request is the target's process tree's
-user + system time over a phase, divided by the requests it answered.
+process tree) is read before the 50/s phase and after the streamed one (60 s of calls by default). CPU per
+request is the target's process tree's user + system time over a phase, divided by the requests it answered.
 
 Targets (issue 13), on one gateway process: added p50 at most 1/3 of LiteLLM's and added p99 at most 1/4 of
 LiteLLM's at 50 requests/s; the first streamed chunk's added p50 at most 1/4 of LiteLLM's; 200 requests/s
