@@ -139,6 +139,9 @@ if JOB_STALE_S <= JOB_HEARTBEAT_S:
 # escalated to the LLM; its call log is drained into ingestion every GATEWAY_LOG_DRAIN_S.
 GATEWAY_CACHE_MAX_AGE_S = env_float("GATEWAY_CACHE_MAX_AGE_S", 60.0, minimum=0.0)
 GATEWAY_SPECIALIST_TIMEOUT_S = env_float("GATEWAY_SPECIALIST_TIMEOUT_S", 10.0, minimum=0.1)
+# A request from a call site the router does not know is embedded by the CPU backend (SERVING_LOCAL_BACKEND_URL)
+# to find its task; one not embedded within GATEWAY_EMBED_TIMEOUT_S goes to the LLM with no task.
+GATEWAY_EMBED_TIMEOUT_S = env_float("GATEWAY_EMBED_TIMEOUT_S", 1.0, minimum=0.05)
 GATEWAY_UPSTREAM_TIMEOUT_S = env_float("GATEWAY_UPSTREAM_TIMEOUT_S", 600.0, minimum=1.0)
 GATEWAY_MAX_CONNECTIONS = env_int("GATEWAY_MAX_CONNECTIONS", 200, minimum=1)
 GATEWAY_LOG_DRAIN_S = env_float("GATEWAY_LOG_DRAIN_S", 3.0, minimum=0.5)

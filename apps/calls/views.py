@@ -176,6 +176,7 @@ def _gateway(request: ProjectRequest, call: Call) -> dict[str, Any] | None:
         "label": call.get_route_display(),
         "task": task,
         "task_id": metadata.get("downshift_task") or "",
+        "task_by": str(metadata.get("downshift_task_by") or ""),
         "beside": call.route in (CallRoute.ESCALATED, CallRoute.SHADOW),
         "specialist_answer": answer if isinstance(answer, dict) else None,
         "escalation": str(metadata.get("downshift_escalation") or ""),

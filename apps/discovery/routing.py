@@ -72,14 +72,18 @@ class TaskRouter:
             else:
                 self.candidates[site] = tuple(task for task, _ in ranked)
 
-    def route(self, request: dict[str, Any]) -> Route:
+    def by_site(self, request: dict[str, Any]) -> Route:
+        """The call site's task when it decides (by CALL_SITE), else no task yet (by NONE): what routing
+        costs without the fallback. The gateway asks the fallback itself, embedding off its event loop."""
         site = call_site(request)
         task = self.direct.get(site)
-        if task is not None:
-            return Route(task, site, RouteBy.CALL_SITE)
-        if self.fallback is None:
-            return Route(None, site, RouteBy.NONE)
-        return Route(self.fallback(request, self.candidates.get(site)), site, RouteBy.FALLBACK)
+        return Route(task, site, RouteBy.CALL_SITE if task is not None else RouteBy.NONE)
+
+    def route(self, request: dict[str, Any]) -> Route:
+        route = self.by_site(request)
+        if route.task_id is not None or self.fallback is None:
+            return route
+        return Route(self.fallback(request, self.candidates.get(route.call_site)), route.call_site, RouteBy.FALLBACK)
 
 
 # How much of a call's similarity to its centre the shape text can carry: its share of the joined vector
@@ -100,18 +104,32 @@ class NearestCentre:
         self.thresholds = np.asarray(thresholds, dtype=np.float32) - SHAPE_SHARE
         self.embed = embed
 
-    def vector(self, request: dict[str, Any]) -> np.ndarray:
-        texts = [t[:EMBED_CHARS] for t in request_texts(request).as_tuple()]
-        parts = np.asarray(self.embed(texts), dtype=np.float32).reshape(3, DIM)
+    @staticmethod
+    def texts(request: dict[str, Any]) -> list[str]:
+        """The three texts of a request that are embedded (as discovery cuts them)."""
+        return [t[:EMBED_CHARS] for t in request_texts(request).as_tuple()]
+
+    @staticmethod
+    def join(texts: Sequence[str], parts: np.ndarray) -> np.ndarray:
+        """The texts' embeddings joined as discovery joins them: weighted, an empty text as zeros, unit length."""
+        parts = np.asarray(parts, dtype=np.float32).reshape(3, DIM)
         x = np.concatenate(
             [w * p if t else np.zeros(DIM, np.float32) for w, p, t in zip(WEIGHTS, parts, texts, strict=True)]
         )
         return x / (np.linalg.norm(x) or 1.0)
 
+    def vector(self, request: dict[str, Any]) -> np.ndarray:
+        texts = self.texts(request)
+        return self.join(texts, self.embed(texts))
+
     def __call__(self, request: dict[str, Any], candidates: Sequence[UUID] | None) -> UUID | None:
+        return self.nearest(self.vector(request), candidates) if self.owners else None
+
+    def nearest(self, vector: np.ndarray, candidates: Sequence[UUID] | None) -> UUID | None:
+        """The task of the centre nearest to a request's joined `vector` (see the class)."""
         if not self.owners:
             return None
-        sims = self.centroids @ self.vector(request)
+        sims = self.centroids @ vector
         if candidates is not None:
             allowed = np.array([owner in candidates for owner in self.owners])
             if allowed.any():

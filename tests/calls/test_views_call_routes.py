@@ -51,6 +51,9 @@ def calls(project: Project, task: TaskCluster) -> dict[str, Call]:
         "plain": stored(project, "Logged by the SDK"),
         "llm": stored(project, "Went to the LLM", downshift_route="llm", downshift_task=""),
         "specialist": stored(project, "Answered small", downshift_route="specialist", **gateway),
+        "placed": stored(
+            project, "Placed by its text", downshift_route="llm", downshift_task_by="embedding", **gateway
+        ),
         "escalated": stored(
             project,
             "Escalated one",
@@ -153,3 +156,12 @@ def test_the_call_page_of_a_specialist_call_has_no_pair_and_a_plain_call_no_gate
     assert "Sent to the LLM" in llm and "the call fits no deployed task" in llm
     plain = viewer_client.get(f"{URL}{calls['plain'].id}/").content.decode()
     assert 'id="gateway"' not in plain
+
+
+def test_the_call_page_says_when_the_task_was_found_by_the_requests_embedding(
+    viewer_client: Client, calls: dict[str, Call]
+) -> None:
+    placed = viewer_client.get(f"{URL}{calls['placed'].id}/").content.decode()
+    assert "found by the request's embedding" in placed
+    specialist = viewer_client.get(f"{URL}{calls['specialist'].id}/").content.decode()
+    assert "found by the request's embedding" not in specialist

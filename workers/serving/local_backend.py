@@ -1,6 +1,7 @@
 """The CPU backend for specialists: an OpenAI-compatible HTTP server (threaded http.server) that answers
 classifier and LoRA specialists on this host. `POST /v1/chat/completions` (non-streamed), `GET /v1/models`,
-`GET /healthz`.
+`GET /healthz`, and `POST /v1/embeddings` (MiniLM, the model discovery embeds with: the gateway asks it to
+place a request from a call site it does not know, and imports no torch itself).
 
 A request's `model` names a specialist; `resolve(name)` says where its files are (a Target) or None. On first
 use a specialist is loaded and kept: a classifier's joblib model (with MiniLM, loaded once), or a LoRA
@@ -28,6 +29,8 @@ from workers.jobs.training.config import TrainingError
 logger = logging.getLogger(__name__)
 
 CLASSIFIER, LORA = "classifier", "lora"
+EMBED_MODEL = "all-MiniLM-L6-v2"
+MAX_EMBED_TEXTS = 64
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,15 @@ class Specialists:
         if usage is not None:
             completion["usage"] = usage
         return completion
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """MiniLM's unit vectors for `texts`, as discovery embeds them (under the classifiers' lock: the same
+        model, a few milliseconds)."""
+        from workers.jobs.embedding import embed
+
+        with self._locks[CLASSIFIER]:
+            self._torch_threads()
+            return [[float(v) for v in row] for row in embed(texts)]
 
     def _torch_threads(self) -> None:
         import torch
@@ -222,13 +234,17 @@ def _handler(specialists: Specialists) -> type[BaseHTTPRequestHandler]:
                 self._error(404, "Not found.", "not_found")
 
         def do_POST(self) -> None:
-            if self.path.split("?", 1)[0].rstrip("/") != "/v1/chat/completions":
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if path not in ("/v1/chat/completions", "/v1/embeddings"):
                 self._error(404, "Not found.", "not_found")
                 return
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
             except (ValueError, UnicodeDecodeError):
                 body = None
+            if path == "/v1/embeddings":
+                self._embeddings(body)
+                return
             if not isinstance(body, dict) or not isinstance(body.get("model"), str):
                 self._error(400, "The body must be a JSON object with a `model`.", "invalid_request")
                 return
@@ -248,6 +264,19 @@ def _handler(specialists: Specialists) -> type[BaseHTTPRequestHandler]:
                 self._error(404, f"No specialist is served here as {body['model']!r}.", "model_not_found")
                 return
             self._send(200, completion)
+
+        def _embeddings(self, body: Any) -> None:
+            texts = body.get("input") if isinstance(body, dict) else None
+            texts = [texts] if isinstance(texts, str) else texts
+            if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+                self._error(400, "`input` must be a text or a non-empty list of texts.", "invalid_request")
+                return
+            if len(texts) > MAX_EMBED_TEXTS:
+                self._error(400, f"At most {MAX_EMBED_TEXTS} texts per request.", "invalid_request")
+                return
+            vectors = specialists.embed(texts)
+            data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+            self._send(200, {"object": "list", "data": data, "model": EMBED_MODEL})
 
     return Handler
 

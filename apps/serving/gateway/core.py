@@ -1,8 +1,10 @@
 """POST /v1/chat/completions and GET /v1/models, as the OpenAI client expects them, authenticated by a
 project API key with the 'gateway' scope.
 
-Each call: its task from the request alone (the call-site router; a call site never seen has no task and
-goes to the LLM), then the route.
+Each call: its task from the request alone, then the route. A call site that carries one task maps to it
+(a dict lookup); a call site never seen, or one that carries several tasks, is placed by the nearest task
+centre to the request's embedding, which the CPU backend computes (the gateway loads no model); when that
+backend does not answer, the call has no task and goes to the LLM.
 
 A live deployment of the task that is routable takes its canary share: its answer is checked by the task's
 output kind and returned, or on a failure, timeout or error the call is escalated to the LLM, saying why.
@@ -29,12 +31,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import aiohttp
+import numpy as np
 import orjson
 from django.conf import settings
 from django.utils import timezone
 
+from apps.discovery.routing import NearestCentre, RouteBy
 from apps.evaluation.endpoint_client import chat_body
 from apps.evaluation.scoring import score
 from apps.projects.models import ApiKeyScope
@@ -49,6 +54,7 @@ Headers = Mapping[str, str]
 logger = logging.getLogger(__name__)
 
 LLM, SPECIALIST, ESCALATED, SHADOW = "llm", "specialist", "escalated", "shadow"
+EMBEDDING = "embedding"  # how a task was found when its call site did not say
 NOT_HERE = "backend not available in this process"
 PASSED_HEADERS = ("retry-after", "x-request-id")
 
@@ -302,12 +308,49 @@ def _read_body(raw: bytes) -> dict[str, Any] | Answer:
     return body
 
 
-def _task_of(state: ProjectState, body: dict[str, Any]) -> Any:
+_embed_warned_at = -1e9
+
+
+async def _embed(texts: list[str]) -> np.ndarray | None:
+    """MiniLM vectors of `texts` from the CPU backend's /embeddings (the gateway loads no model); None when it
+    does not answer in GATEWAY_EMBED_TIMEOUT_S or fails."""
     try:
-        return state.router.route(body).task_id
+        async with pool.session().post(
+            settings.SERVING_LOCAL_BACKEND_URL + "/embeddings",
+            data=orjson.dumps({"input": texts, "model": "all-MiniLM-L6-v2"}),
+            headers=pool.headers(""),
+            timeout=aiohttp.ClientTimeout(total=settings.GATEWAY_EMBED_TIMEOUT_S),
+        ) as response:
+            if response.status != 200:
+                return None
+            data = orjson.loads(await response.read())["data"]
+        return np.array([item["embedding"] for item in sorted(data, key=lambda d: d["index"])], dtype=np.float32)
+    except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        global _embed_warned_at
+        if time.monotonic() - _embed_warned_at > 60:  # once a minute, not once a call
+            _embed_warned_at = time.monotonic()
+            logger.warning("gateway: the CPU backend embeds nothing (%r); calls it must place go to the LLM", exc)
+        return None
+
+
+async def _task_of(state: ProjectState, body: dict[str, Any]) -> tuple[UUID | None, str]:
+    """(the call's task or None, how it was found: call_site, embedding or none). A call site that decides
+    is a dict lookup; one never seen, or one that carries several tasks, is placed by the nearest task centre
+    to the request's embedding, asked of the CPU backend."""
+    try:
+        route = state.router.by_site(body)
+        fallback = state.router.fallback
+        if route.task_id is not None or not isinstance(fallback, NearestCentre) or not fallback.owners:
+            return route.task_id, route.by
+        texts = fallback.texts(body)
     except Exception:  # a request the router cannot read goes to the LLM
         logger.warning("gateway: a request could not be routed", exc_info=False)
-        return None
+        return None, RouteBy.NONE
+    parts = await _embed(texts)
+    if parts is None:
+        return None, RouteBy.NONE
+    task = fallback.nearest(fallback.join(texts, parts), state.router.candidates.get(route.call_site))
+    return task, (EMBEDDING if task is not None else RouteBy.NONE)
 
 
 async def chat_completions(headers: Headers, raw: bytes) -> Answer:
@@ -326,10 +369,11 @@ async def chat_completions(headers: Headers, raw: bytes) -> Answer:
             404, f"No upstream endpoint of this project serves the model {body['model']!r}.", code="model_not_found"
         )
     call = Call(key=key, body=body, started=started, timestamp=timestamp, agent=_agent(headers))
-    task_id = _task_of(state, body)
+    task_id, found_by = await _task_of(state, body)
     specialist = state.specialists.get(task_id) if task_id is not None else None
     if task_id is not None:
         call.task = str(task_id)
+        call.metadata["downshift_task_by"] = found_by
     if specialist is None or not specialist.routable or draw() * 100 >= specialist.canary_percent:
         return await _to_llm(call, upstream, raw, None)
     call.metadata["downshift_deployment"] = str(specialist.deployment_id)

@@ -124,6 +124,10 @@ def _target(deployment: Deployment) -> Endpoint | None:
     return Endpoint(name=name, url=url + "/chat/completions", model=str(deployment.id), api_key="")
 
 
+def _embedded_elsewhere(texts: Any) -> Any:
+    raise RuntimeError("The gateway embeds through the CPU backend (core.task_of), never in its own process.")
+
+
 @_closing
 def _load_project(project_id: UUID) -> ProjectState:
     project = Project.objects.get(id=project_id)
@@ -144,7 +148,10 @@ def _load_project(project_id: UUID) -> ProjectState:
     upstreams = [Endpoint.of(e) for e in endpoint_list(project=project).filter(upstream=True).order_by("created_at")]
     return ProjectState(
         project_id=project_id,
-        router=task_router_build(project=project),
+        # With a CPU backend to embed, the router keeps the task centres; the gateway embeds through it.
+        router=task_router_build(
+            project=project, embed=_embedded_elsewhere if settings.SERVING_LOCAL_BACKEND_URL else None
+        ),
         specialists=specialists,
         upstreams=upstreams,
         loaded_at=time.monotonic(),
