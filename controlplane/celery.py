@@ -17,6 +17,7 @@ app.conf.task_routes = {
     "evaluation.*": {"queue": "cpu"},
     "serving.drain_gateway_log": {"queue": "cpu"},
     "serving.check_health": {"queue": "cpu"},
+    "serving.check_breakers": {"queue": "cpu"},
     "serving.start_backend": {"queue": "cpu"},  # HTTP calls to a vLLM server: no GPU here
     "serving.stop_backend": {"queue": "cpu"},
 }

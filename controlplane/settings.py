@@ -276,3 +276,36 @@ CELERY_BEAT_SCHEDULE["serving-health"] = {
     "schedule": SERVING_HEALTH_CHECK_S,
     "options": {"expires": SERVING_HEALTH_CHECK_S},
 }
+# Production agreement and the circuit breaker (apps.serving.breaker): a live specialist's calls are sampled
+# to the LLM at its deployment's production_sample_percent (SERVING_PRODUCTION_SAMPLE_PERCENT for new ones).
+# Every BREAKER_CHECK_S a live specialist is sent back to the LLM when over BREAKER_WINDOW_S more than
+# BREAKER_MAX_ESCALATION_RATE of at least BREAKER_MIN_CALLS calls were escalated, or when the 95% interval of
+# its production agreement over BREAKER_AGREEMENT_WINDOW_S (at least BREAKER_MIN_SAMPLES samples) is below
+# the target it was approved against.
+SERVING_PRODUCTION_SAMPLE_PERCENT = env_int("SERVING_PRODUCTION_SAMPLE_PERCENT", 5, minimum=0)
+if SERVING_PRODUCTION_SAMPLE_PERCENT > 100:
+    raise ImproperlyConfigured("SERVING_PRODUCTION_SAMPLE_PERCENT is a percentage, 0 to 100")
+BREAKER_CHECK_S = env_float("BREAKER_CHECK_S", 5.0, minimum=1.0)
+BREAKER_WINDOW_S = env_float("BREAKER_WINDOW_S", 300.0, minimum=10.0)
+BREAKER_MIN_CALLS = env_int("BREAKER_MIN_CALLS", 20, minimum=1)
+BREAKER_MAX_ESCALATION_RATE = env_float("BREAKER_MAX_ESCALATION_RATE", 0.25, minimum=0.0, maximum=1.0)
+BREAKER_AGREEMENT_WINDOW_S = env_float("BREAKER_AGREEMENT_WINDOW_S", 86_400.0, minimum=60.0)
+BREAKER_MIN_SAMPLES = env_int("BREAKER_MIN_SAMPLES", 10, minimum=1)
+CELERY_BEAT_SCHEDULE["serving-breaker"] = {
+    "task": "serving.check_breakers",
+    "schedule": BREAKER_CHECK_S,
+    "options": {"expires": BREAKER_CHECK_S},
+}
+
+# E-mail (a tripped breaker tells the project's owners and admins): SMTP when EMAIL_HOST is set, else the
+# mail is written to the process's log. SITE_URL starts the links in mails and webhooks.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "downshift@localhost")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")

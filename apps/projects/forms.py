@@ -19,6 +19,18 @@ class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, help_text="Shown in the navigation; optional.")
 
 
+class ProjectSettingsForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="Shown in the navigation.")
+    webhook_url = forms.URLField(
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        label="Webhook URL",
+        help_text="Sent a JSON POST when a specialist's circuit breaker sends its task back to the LLM; owners "
+        "and admins with an e-mail address are mailed as well. Leave blank for e-mail only.",
+    )
+
+
 class ApiKeyForm(forms.Form):
     """`allow_admin`: offer the admin scope (only a project admin may grant it); `allow_approve`: offer the
     approve scope (owners and admins). Neither is ever checked by default."""

@@ -8,6 +8,12 @@ class Project(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Told (a JSON POST) when a specialist's circuit breaker trips; blank: e-mail only.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -41,6 +41,18 @@ def project_create(*, slug: str, name: str = "", admin: User | None = None) -> P
     return project
 
 
+def project_settings_update(*, project: Project, name: str, webhook_url: str) -> Project:
+    """The project's name and the webhook told of circuit-breaker trips (blank: none). Only http(s) URLs."""
+    name, webhook_url = name.strip(), webhook_url.strip()
+    if not name:
+        raise DomainError("Give the project a name.", field="name", code="required")
+    if webhook_url and not webhook_url.startswith(("https://", "http://")):
+        raise DomainError("The webhook is an http or https URL.", field="webhook_url", code="invalid")
+    project.name, project.webhook_url = name[:200], webhook_url
+    project.save(update_fields=["name", "webhook_url"])
+    return project
+
+
 @transaction.atomic
 def membership_set(*, project: Project, user: User, role: str) -> Membership:
     if role not in Role.values:

@@ -20,7 +20,14 @@ from apps.calls import selectors as call_selectors
 from apps.common import errors
 from apps.common.pages import render_page, to_login, wants_fragment
 from apps.projects import selectors, services
-from apps.projects.forms import ApiKeyForm, MemberAddForm, MemberRoleForm, ProjectForm, add_domain_error
+from apps.projects.forms import (
+    ApiKeyForm,
+    MemberAddForm,
+    MemberRoleForm,
+    ProjectForm,
+    ProjectSettingsForm,
+    add_domain_error,
+)
 from apps.projects.models import Role
 from apps.projects.pages import ProjectRequest, project_page, require_ability
 
@@ -226,3 +233,29 @@ def password_change(request: HttpRequest) -> HttpResponse:
         "next": _next(request),
     }
     return render(request, "projects/password_change.html", context, status=400 if form.is_bound else 200)
+
+
+# --- settings --------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@project_page("view")
+def project_settings(request: ProjectRequest) -> HttpResponse:
+    """The project's name and where breaker trips are told (its webhook); admins change them."""
+    project = request.project
+    if request.method == "GET":
+        form = ProjectSettingsForm(initial={"name": project.name, "webhook_url": project.webhook_url})
+        return render(request, "projects/settings.html", {"form": form})
+    require_ability(request, "manage_settings")
+    form = ProjectSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.project_settings_update(
+                project=project, name=form.cleaned_data["name"], webhook_url=form.cleaned_data["webhook_url"]
+            )
+        except errors.DomainError as exc:
+            add_domain_error(form, exc)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("projects:settings", slug=project.slug)
+    return render(request, "projects/settings.html", {"form": form}, status=400)

@@ -13,8 +13,19 @@ from apps.common.schemas import ErrorOut
 from apps.projects.auth import ProjectApiKey, require_scope
 from apps.projects.models import ApiKeyScope
 from apps.serving import selectors, services
+from apps.serving.interventions import deployment_reenable, deployment_rollback
 from apps.serving.models import Deployment
-from apps.serving.schemas import DeploymentFilterIn, DeploymentIn, DeploymentListOut, DeploymentOut, DeploymentPatchIn
+from apps.serving.schemas import (
+    DeploymentFilterIn,
+    DeploymentIn,
+    DeploymentListOut,
+    DeploymentOut,
+    DeploymentPatchIn,
+    EventFilterIn,
+    EventListOut,
+    RollbackIn,
+    RollbackOut,
+)
 
 router = Router(tags=["serving"], auth=ProjectApiKey())
 
@@ -55,6 +66,7 @@ def update_deployment(request: HttpRequest, deployment_id: UUID, payload: Deploy
         actor=Actor(api_key=key),
         mode=payload.mode,
         canary_percent=payload.canary_percent,
+        production_sample_percent=payload.production_sample_percent,
     )
 
 
@@ -80,3 +92,51 @@ def stop_deployment(request: HttpRequest, deployment_id: UUID) -> Deployment:
 def list_deployments(request: HttpRequest, filters: Query[DeploymentFilterIn]) -> dict[str, Any]:
     key = require_scope(request, ApiKeyScope.READ)
     return {"items": list(selectors.deployment_list(project=key.project, active=filters.active))}
+
+
+@router.post(
+    "/deployments/{deployment_id}/rollback",
+    response={200: RollbackOut, **_ERRORS},
+    summary="Roll a task back to its previous specialist or to the LLM",
+    description="Revokes the deployment's approval (which stops it) and, with `to: previous`, approves the "
+    "specialist that served the task before again and deploys it as it ran; with `to: llm` the task goes back to "
+    "the LLM. Approval records and an event say so. Needs a key with the 'approve' scope. A stopped deployment, or "
+    "no earlier specialist for `previous`, is a 409.",
+)
+def rollback_deployment(request: HttpRequest, deployment_id: UUID, payload: RollbackIn) -> dict[str, Any]:
+    key = require_scope(request, ApiKeyScope.APPROVE)
+    deployment, event = deployment_rollback(
+        deployment=selectors.deployment_get(project=key.project, deployment_id=deployment_id),
+        actor=Actor(api_key=key),
+        to=payload.to,
+        comment=payload.comment,
+    )
+    return {"deployment": deployment, "event": event}
+
+
+@router.post(
+    "/deployments/{deployment_id}/reenable",
+    response={200: DeploymentOut, **_ERRORS},
+    summary="Re-enable a deployment its circuit breaker tripped",
+    description="It takes its share of the task's calls again; the breaker counts only calls from now on. Needs a "
+    "key with the 'approve' scope. A deployment that has not tripped, or is stopped, is a 409.",
+)
+def reenable_deployment(request: HttpRequest, deployment_id: UUID) -> Deployment:
+    key = require_scope(request, ApiKeyScope.APPROVE)
+    return deployment_reenable(
+        deployment=selectors.deployment_get(project=key.project, deployment_id=deployment_id), actor=Actor(api_key=key)
+    )
+
+
+@router.get(
+    "/events",
+    response={200: EventListOut, **_ERRORS},
+    summary="Serving events: breaker trips, re-enables, rollbacks; newest first",
+)
+def list_events(request: HttpRequest, filters: Query[EventFilterIn]) -> dict[str, Any]:
+    key = require_scope(request, ApiKeyScope.READ)
+    return {
+        "items": list(
+            selectors.serving_event_list(project=key.project, kind=filters.kind, task_id=filters.task)[: filters.limit]
+        )
+    }

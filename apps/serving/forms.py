@@ -23,9 +23,25 @@ class DeploymentChangeForm(forms.Form):
     canary_percent = forms.IntegerField(
         label="Canary (% of calls)", min_value=0, max_value=100, required=False, help_text=CANARY_HELP
     )
+    production_sample_percent = forms.IntegerField(
+        label="Production check (% of its calls)",
+        min_value=0,
+        max_value=100,
+        required=False,
+        help_text="Live: the share of the specialist's calls also sent to the LLM in the background and scored; "
+        "the circuit breaker reads the agreement.",
+    )
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
-        if not self.errors and not data.get("mode") and data.get("canary_percent") is None:
-            raise forms.ValidationError("Give a mode, a canary share, or both.")
+        given = [data.get("canary_percent"), data.get("production_sample_percent")]
+        if not self.errors and not data.get("mode") and all(value is None for value in given):
+            raise forms.ValidationError("Give a mode, a canary share or a production check share.")
         return data
+
+
+class RollbackForm(forms.Form):
+    to = forms.ChoiceField(
+        choices=[("previous", "The specialist that served before"), ("llm", "The LLM")], label="Roll back to"
+    )
+    comment = forms.CharField(required=False, max_length=2000, widget=forms.TextInput, label="Why")

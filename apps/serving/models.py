@@ -54,10 +54,22 @@ class Deployment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    production_sample_percent = models.PositiveSmallIntegerField(
+        default=5,
+        help_text="Live: the share of the specialist's calls also sent to the LLM in the background and scored "
+        "(production agreement). Shadow calls are all scored.",
+    )
+    tripped_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the circuit breaker sent its calls back to the LLM; None: not tripped."
+    )
+    tripped_reason = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(production_sample_percent__lte=100), name="deployment_production_sample_range"
+            ),
             models.UniqueConstraint(
                 fields=["cluster"],
                 condition=~Q(status="stopped"),
@@ -86,5 +98,35 @@ class Deployment(models.Model):
 
     @property
     def routes_to_specialist(self) -> bool:
-        """Whether the specialist takes its share of the task's calls now; else they go to the LLM."""
-        return self.status == DeploymentStatus.SERVING and self.healthy
+        """Whether the specialist takes its share of the task's calls now; else they go to the LLM (starting,
+        failed, its backend down, or its circuit breaker tripped)."""
+        return self.status == DeploymentStatus.SERVING and self.healthy and self.tripped_at is None
+
+
+class EventKind(models.TextChoices):
+    BREAKER_TRIPPED = "breaker_tripped", "Circuit breaker tripped"
+    REENABLED = "reenabled", "Re-enabled by hand"
+    ROLLBACK = "rollback", "Rolled back"
+
+
+class ServingEvent(models.Model):
+    """Something that changed where a task's calls go without a person choosing a deployment's settings: a
+    breaker trip (with the figures that tripped it), a re-enable, a rollback. Listed on the task's deployment
+    page and by GET /api/v1/events."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="serving_events")
+    cluster = models.ForeignKey("discovery.TaskCluster", on_delete=models.CASCADE, related_name="serving_events")
+    deployment = models.ForeignKey(Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    message = models.CharField(max_length=1000)
+    figures = models.JSONField(default=dict, blank=True)
+    who = models.CharField(max_length=200, help_text="A username, 'API key <name>', or 'circuit breaker'.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="serving_event_project_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message}"

@@ -1,11 +1,11 @@
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictInt
 
-from apps.serving.models import Deployment
+from apps.serving.models import Deployment, ServingEvent
 
 
 class DeploymentIn(Schema):
@@ -29,6 +29,9 @@ class DeploymentPatchIn(Schema):
 
     mode: Literal["shadow", "live"] | None = None
     canary_percent: StrictInt | None = Field(None, ge=0, le=100)
+    production_sample_percent: StrictInt | None = Field(
+        None, ge=0, le=100, description="Live: the share of the specialist's calls also sent to the LLM and scored"
+    )
 
 
 class DeploymentFilterIn(Schema):
@@ -51,6 +54,11 @@ class DeploymentOut(Schema):
     )
     health_message: str
     last_checked_at: datetime | None
+    production_sample_percent: int = Field(
+        description="Live: the share of the specialist's calls also sent to the LLM in the background and scored"
+    )
+    tripped_at: datetime | None = Field(description="When the circuit breaker sent its calls back to the LLM")
+    tripped_reason: str
     who: str = Field(description="Who deployed it: a username, or 'API key <name>'")
     created_at: datetime
     updated_at: datetime
@@ -75,3 +83,46 @@ class DeploymentOut(Schema):
 
 class DeploymentListOut(Schema):
     items: list[DeploymentOut]
+
+
+class RollbackIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Literal["previous", "llm"] = Field(
+        "previous", description="previous: the specialist that served the task before; llm: the task goes back to it"
+    )
+    comment: str = Field("", max_length=2000, description="Why; recorded on the approval records and the event")
+
+
+class EventOut(Schema):
+    id: UUID
+    kind: str = Field(description="breaker_tripped, reenabled or rollback")
+    cluster: UUID = Field(description="The task")
+    deployment: UUID | None
+    message: str
+    figures: dict[str, Any] = Field(description="What tripped the breaker, or what a rollback changed")
+    who: str
+    created_at: datetime
+
+    @staticmethod
+    def resolve_cluster(obj: ServingEvent) -> UUID:
+        return obj.cluster_id
+
+    @staticmethod
+    def resolve_deployment(obj: ServingEvent) -> UUID | None:
+        return obj.deployment_id
+
+
+class EventListOut(Schema):
+    items: list[EventOut]
+
+
+class EventFilterIn(Schema):
+    kind: Literal["breaker_tripped", "reenabled", "rollback"] | None = None
+    task: UUID | None = Field(None, description="Only this task's events")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class RollbackOut(Schema):
+    deployment: DeploymentOut | None = Field(description="The specialist now deployed; null: the task is on the LLM")
+    event: EventOut

@@ -11,7 +11,7 @@ from apps.common.ids import as_uuid
 from apps.discovery.models import ClusterStatus, TaskCluster
 from apps.projects.models import Project
 from apps.serving import vllm
-from apps.serving.models import BackendKind, Deployment, DeploymentStatus
+from apps.serving.models import BackendKind, Deployment, DeploymentStatus, ServingEvent
 from apps.specialists.models import SpecialistKind, TrainingRun
 
 LOCAL_BACKENDS = (BackendKind.CLASSIFIER, BackendKind.LOCAL_LORA)
@@ -110,3 +110,15 @@ def vllm_stopped_deployment_ids(*, names: Iterable[str]) -> list[UUID]:
     ids = [uid for uid in (as_uuid(name) for name in names) if uid is not None]
     stopped = Deployment.objects.filter(id__in=ids, backend=BackendKind.VLLM_LORA, status=DeploymentStatus.STOPPED)
     return list(stopped.values_list("id", flat=True))
+
+
+def serving_event_list(
+    *, project: Project, kind: str | None = None, task_id: UUID | None = None
+) -> QuerySet[ServingEvent]:
+    """The project's serving events, newest first; `kind`, `task_id`: only those."""
+    events = ServingEvent.objects.filter(project=project)
+    if kind:
+        events = events.filter(kind=kind)
+    if task_id is not None:
+        events = events.filter(cluster_id=task_id)
+    return events.order_by("-created_at", "-id")

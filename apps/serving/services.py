@@ -90,6 +90,12 @@ def _mode(value: str) -> str:
     return value
 
 
+def _percent(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise DomainError("A whole percentage of the calls, 0 to 100.", field=field, status=422, code="invalid")
+    return value
+
+
 def _canary(value: Any, mode: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
         raise DomainError(
@@ -166,6 +172,7 @@ def deployment_create(
         backend=backend_for(evaluation),
         mode=mode,
         canary_percent=canary,
+        production_sample_percent=settings.SERVING_PRODUCTION_SAMPLE_PERCENT,
         who=actor.who,
         created_by=actor.user if actor.api_key is None else None,
     )
@@ -177,13 +184,20 @@ def deployment_create(
 
 @transaction.atomic
 def deployment_update(
-    *, deployment: Deployment, actor: Actor, mode: str | None = None, canary_percent: int | None = None
+    *,
+    deployment: Deployment,
+    actor: Actor,
+    mode: str | None = None,
+    canary_percent: int | None = None,
+    production_sample_percent: int | None = None,
 ) -> Deployment:
-    """Change a running deployment's mode or canary share (what is not given stays). A stopped deployment,
-    or one whose approval is no longer in force, is not changed (409)."""
+    """Change a running deployment's mode, canary share or production sample share (what is not given stays).
+    A stopped deployment, or one whose approval is no longer in force, is not changed (409)."""
     _check_may(deployment.project, actor, "deployment")
-    if mode is None and canary_percent is None:
-        raise DomainError("Give a mode, a canary_percent, or both.", field="mode", status=422, code="invalid")
+    if mode is None and canary_percent is None and production_sample_percent is None:
+        raise DomainError(
+            "Give a mode, a canary_percent or a production_sample_percent.", field="mode", status=422, code="invalid"
+        )
     _, records = _lock_task(deployment.cluster_id)
     deployment = Deployment.objects.select_for_update().get(id=deployment.id)
     if deployment.status == DeploymentStatus.STOPPED:
@@ -194,7 +208,9 @@ def deployment_update(
         canary_percent if canary_percent is not None else deployment.canary_percent, new_mode
     )
     deployment.mode = new_mode
-    deployment.save(update_fields=["mode", "canary_percent", "updated_at"])
+    if production_sample_percent is not None:
+        deployment.production_sample_percent = _percent(production_sample_percent, "production_sample_percent")
+    deployment.save(update_fields=["mode", "canary_percent", "production_sample_percent", "updated_at"])
     deployments_changed(project_id=deployment.project_id)
     return deployment
 

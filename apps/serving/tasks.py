@@ -44,3 +44,11 @@ def backend_start_wanted_receiver(sender: Any, *, deployment_id: Any, **kwargs: 
 def backend_stop_wanted_receiver(sender: Any, *, deployment_id: Any, **kwargs: Any) -> None:
     """apps.serving.signals.backend_stop_wanted: unload after commit."""
     deployment_backend_stop_task.delay_on_commit(str(deployment_id))
+
+
+@shared_task(name="serving.check_breakers")
+def deployments_breaker_check_task() -> int:
+    """Celery beat, every BREAKER_CHECK_S: live specialists whose calls went wrong sent back to the LLM."""
+    from apps.serving.breaker import deployments_breaker_check
+
+    return deployments_breaker_check()

@@ -8,4 +8,6 @@ urlpatterns = [
     path("start/", views.start, name="start"),
     path("<uuid:deployment_id>/change/", views.change, name="change"),
     path("<uuid:deployment_id>/stop/", views.stop, name="stop"),
+    path("<uuid:deployment_id>/reenable/", views.reenable, name="reenable"),
+    path("<uuid:deployment_id>/rollback/", views.rollback, name="rollback"),
 ]

@@ -20,7 +20,9 @@ from apps.evaluation.selectors import evaluation_candidate
 from apps.projects.forms import add_domain_error
 from apps.projects.pages import ProjectRequest, project_page, require_ability
 from apps.serving import selectors, services
-from apps.serving.forms import DeploymentChangeForm, DeploymentStartForm
+from apps.serving.breaker import deployment_window
+from apps.serving.forms import DeploymentChangeForm, DeploymentStartForm, RollbackForm
+from apps.serving.interventions import deployment_reenable, deployment_rollback
 from apps.serving.models import Deployment, DeploymentMode, DeploymentStatus
 
 TEMPLATE = "serving/deployment.html"
@@ -40,6 +42,7 @@ def panel_context(
     *,
     start_form: DeploymentStartForm | None = None,
     change_form: DeploymentChangeForm | None = None,
+    rollback_form: RollbackForm | None = None,
     notice: str = "",
 ) -> dict[str, Any]:
     deployments = list(selectors.deployment_list(project=request.project, cluster=cluster))
@@ -51,7 +54,17 @@ def panel_context(
     if current is not None and change_form is None:
         deployment = current["deployment"]
         change_form = DeploymentChangeForm(
-            initial={"mode": deployment.mode, "canary_percent": deployment.canary_percent}
+            initial={
+                "mode": deployment.mode,
+                "canary_percent": deployment.canary_percent,
+                "production_sample_percent": deployment.production_sample_percent,
+            }
+        )
+    if current is not None:
+        live = current["deployment"].mode == DeploymentMode.LIVE
+        current["window"] = deployment_window(current["deployment"]) if live else None
+        current["has_previous"] = any(
+            row["deployment"].evaluation_id != current["deployment"].evaluation_id for row in rows
         )
     if start_form is None:
         start_form = DeploymentStartForm(initial=_start_initial(in_force.rollout if in_force else None))
@@ -69,6 +82,8 @@ def panel_context(
         "change_form": change_form,
         "notice": notice,
         "modes": DeploymentMode,
+        "rollback_form": rollback_form or RollbackForm(auto_id="rollback-%s"),
+        "events": list(selectors.serving_event_list(project=request.project, task_id=cluster.id)[:20]),
     }
 
 
@@ -141,6 +156,7 @@ def change(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> Ht
             actor=Actor(user=request.user),
             mode=form.cleaned_data["mode"] or None,
             canary_percent=form.cleaned_data["canary_percent"],
+            production_sample_percent=form.cleaned_data["production_sample_percent"],
         )
     except (errors.NotFound, errors.PermissionDenied):
         raise
@@ -158,3 +174,48 @@ def stop(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> Http
     require_ability(request, DEPLOY)
     services.deployment_stop(deployment=_deployment(request, cluster, deployment_id), actor=Actor(user=request.user))
     return _done(request, cluster, "Stopped: the task's calls go to the LLM.")
+
+
+@require_POST
+@project_page("view")
+def reenable(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> HttpResponse:
+    """A deployment its circuit breaker tripped takes its share of the calls again."""
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    require_ability(request, DEPLOY)
+    found = _deployment(request, cluster, deployment_id)
+    try:
+        deployment_reenable(deployment=found, actor=Actor(user=request.user))
+    except errors.Conflict as exc:
+        return _done(request, cluster, exc.message)
+    return _done(request, cluster, "Re-enabled: the specialist takes its share of the calls again.")
+
+
+@require_POST
+@project_page("view")
+def rollback(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> HttpResponse:
+    """Return the task to the specialist that served it before, or to the LLM (approval records and an event)."""
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    require_ability(request, DEPLOY)
+    found = _deployment(request, cluster, deployment_id)
+    form = RollbackForm(request.POST, auto_id="rollback-%s")
+    if not form.is_valid():
+        return _render(request, cluster, rollback_form=form, status=400)
+    try:
+        replacement, _ = deployment_rollback(
+            deployment=found,
+            actor=Actor(user=request.user),
+            to=form.cleaned_data["to"],
+            comment=form.cleaned_data["comment"],
+        )
+    except (errors.NotFound, errors.PermissionDenied):
+        raise
+    except errors.DomainError as exc:
+        add_domain_error(form, exc)
+        return _render(request, cluster, rollback_form=form, status=exc.status)
+    if replacement is None:
+        return _done(request, cluster, "Rolled back: the task's calls go to the LLM.")
+    return _done(
+        request,
+        cluster,
+        f"Rolled back to {replacement.evaluation.candidate_name}, {replacement.mode} at {replacement.canary_percent}%.",
+    )

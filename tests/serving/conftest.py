@@ -34,6 +34,12 @@ from tests.serving.fake_vllm import FakeVllm
 from tests.serving.gateway import GatewayServer
 
 
+@pytest.fixture(autouse=True)
+def no_production_sampling(settings: Any) -> None:
+    """New deployments sample none of their live calls to the LLM unless a test asks (the draw is random)."""
+    settings.SERVING_PRODUCTION_SAMPLE_PERCENT = 0
+
+
 @pytest.fixture
 def task(project: Project) -> TaskCluster:
     return label_task(project)

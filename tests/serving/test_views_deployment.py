@@ -86,7 +86,8 @@ def test_errors_are_shown_by_their_field(
     live = client.post(page(task, f"{deployment.id}/change/"), {"mode": "live"}, **HTMX)
     assert live.status_code == 422 and "answers no call" in live.content.decode()
     empty = client.post(page(task, f"{deployment.id}/change/"), {"mode": "", "canary_percent": ""}, **HTMX)
-    assert empty.status_code == 400 and "Give a mode, a canary share, or both." in empty.content.decode()
+    assert empty.status_code == 400
+    assert "Give a mode, a canary share or a production check share." in empty.content.decode()
     again = client.post(page(task, "start/"), {"mode": "shadow", "canary_percent": "5"}, **HTMX)
     assert again.status_code == 409 and "has a deployment already" in again.content.decode()
     assert Deployment.objects.filter(cluster=task).count() == 1
@@ -169,3 +170,34 @@ def test_task_list_and_task_page_show_the_deployment(
     deployment_create(approval=approval, actor=Actor(user=owner), mode="live", canary_percent=25)
     assert ">Live at 25%<" in client.get(tasks_url).content.decode()
     assert ">Live at 25%<" in client.get(f"/p/{task.project.slug}/tasks/{task.id}/").content.decode()
+
+
+def test_a_tripped_deployment_says_why_is_re_enabled_and_rolled_back_from_the_page(
+    login: Callable[[User], Client], owner: User, task: TaskCluster, approval: SwapApproval
+) -> None:
+    from apps.serving.breaker import deployment_trip
+
+    deployment = deployment_create(approval=approval, actor=Actor(user=owner), mode="live", canary_percent=40)
+    deployment_trip(deployment=deployment, reason="6 of 8 calls (75%) escalated", figures={"escalated": 6})
+    client = login(owner)
+    body = client.get(page(task)).content.decode()
+    assert "Tripped" in body and "6 of 8 calls (75%) escalated" in body and "Re-enable" in body
+    assert "Circuit breaker tripped" in body  # the event
+
+    reenabled = client.post(page(task, f"{deployment.id}/reenable/"), **HTMX)
+    assert reenabled.status_code == 200 and "Re-enabled" in reenabled.content.decode()
+    deployment.refresh_from_db()
+    assert deployment.tripped_at is None
+
+    changed = client.post(page(task, f"{deployment.id}/change/"), {"production_sample_percent": "20"})
+    assert changed.status_code == 302
+    deployment.refresh_from_db()
+    assert deployment.production_sample_percent == 20
+
+    rolled = client.post(page(task, f"{deployment.id}/rollback/"), {"to": "llm", "comment": "Too many refunds."})
+    assert rolled.status_code == 302
+    deployment.refresh_from_db()
+    assert deployment.status == "stopped"
+    body = client.get(page(task)).content.decode()
+    assert "Rolled back" in body and "Too many refunds." in body
+    assert "No candidate is approved for this task" in body  # revoked: back on the LLM

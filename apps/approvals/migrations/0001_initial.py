@@ -23,40 +23,146 @@ DROP FUNCTION IF EXISTS approvals_swap_approval_refuse_update();
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('discovery', '0004_task_cluster_stats'),
-        ('evaluation', '0001_initial'),
-        ('projects', '0002_one_time_password'),
+        ("discovery", "0004_task_cluster_stats"),
+        ("evaluation", "0001_initial"),
+        ("projects", "0002_one_time_password"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SwapApproval',
+            name="SwapApproval",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('decision', models.CharField(choices=[('request', 'Approval requested'), ('approve', 'Approved'), ('reject', 'Rejected'), ('revoke', 'Revoked')], max_length=8)),
-                ('comment', models.TextField(blank=True)),
-                ('reason_not_ready', models.TextField(blank=True, help_text="Why a candidate whose verdict is not 'ready' was approved anyway.")),
-                ('rollout', models.JSONField(blank=True, default=dict)),
-                ('verdict', models.CharField(choices=[('ready', 'Ready'), ('not_ready', 'Not ready'), ('inconclusive', 'Inconclusive: more test calls needed')], help_text="The evaluation's verdict when the decision was taken.", max_length=16)),
-                ('evidence', models.JSONField(default=dict)),
-                ('who', models.CharField(help_text="The person's username, or 'API key <name>'.", max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='projects.apikey')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='swap_approvals', to='discovery.taskcluster')),
-                ('evaluation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='swap_approvals', to='evaluation.evaluation')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='swap_approvals', to='projects.project')),
-                ('revokes', models.OneToOneField(blank=True, help_text='The approval this record revokes (revocations only).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='revoked_by', to='approvals.swapapproval')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("request", "Approval requested"),
+                            ("approve", "Approved"),
+                            ("reject", "Rejected"),
+                            ("revoke", "Revoked"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("comment", models.TextField(blank=True)),
+                (
+                    "reason_not_ready",
+                    models.TextField(
+                        blank=True, help_text="Why a candidate whose verdict is not 'ready' was approved anyway."
+                    ),
+                ),
+                ("rollout", models.JSONField(blank=True, default=dict)),
+                (
+                    "verdict",
+                    models.CharField(
+                        choices=[
+                            ("ready", "Ready"),
+                            ("not_ready", "Not ready"),
+                            ("inconclusive", "Inconclusive: more test calls needed"),
+                        ],
+                        help_text="The evaluation's verdict when the decision was taken.",
+                        max_length=16,
+                    ),
+                ),
+                ("evidence", models.JSONField(default=dict)),
+                ("who", models.CharField(help_text="The person's username, or 'API key <name>'.", max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="projects.apikey",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="swap_approvals",
+                        to="discovery.taskcluster",
+                    ),
+                ),
+                (
+                    "evaluation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="swap_approvals",
+                        to="evaluation.evaluation",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="swap_approvals",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "revokes",
+                    models.OneToOneField(
+                        blank=True,
+                        help_text="The approval this record revokes (revocations only).",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="revoked_by",
+                        to="approvals.swapapproval",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['project', '-created_at'], name='swap_approval_project_time'), models.Index(fields=['cluster', '-created_at'], name='swap_approval_cluster_time')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('decision__in', ['request', 'approve', 'reject', 'revoke'])), name='swap_approval_decision_valid'), models.CheckConstraint(condition=models.Q(models.Q(('decision', 'revoke'), ('revokes__isnull', False)), models.Q(models.Q(('decision', 'revoke'), _negated=True), ('revokes__isnull', True)), _connector='OR'), name='swap_approval_revoke_points_at_approval', violation_error_message='A revocation, and only a revocation, points at the approval it revokes'), models.CheckConstraint(condition=models.Q(models.Q(('decision', 'approve'), _negated=True), ('verdict', 'ready'), models.Q(('reason_not_ready', ''), _negated=True), _connector='OR'), name='swap_approval_not_ready_needs_reason', violation_error_message='Approving a candidate that is not ready needs a written reason'), models.CheckConstraint(condition=models.Q(('api_key__isnull', False), ('user__isnull', False), _negated=True), name='swap_approval_one_actor')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["project", "-created_at"], name="swap_approval_project_time"),
+                    models.Index(fields=["cluster", "-created_at"], name="swap_approval_cluster_time"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("decision__in", ["request", "approve", "reject", "revoke"])),
+                        name="swap_approval_decision_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("decision", "revoke"), ("revokes__isnull", False)),
+                            models.Q(models.Q(("decision", "revoke"), _negated=True), ("revokes__isnull", True)),
+                            _connector="OR",
+                        ),
+                        name="swap_approval_revoke_points_at_approval",
+                        violation_error_message="A revocation, and only a revocation, points at the approval it revokes",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("decision", "approve"), _negated=True),
+                            ("verdict", "ready"),
+                            models.Q(("reason_not_ready", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="swap_approval_not_ready_needs_reason",
+                        violation_error_message="Approving a candidate that is not ready needs a written reason",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("api_key__isnull", False), ("user__isnull", False), _negated=True),
+                        name="swap_approval_one_actor",
+                    ),
+                ],
             },
         ),
         migrations.RunSQL(IMMUTABLE, reverse_sql=MUTABLE),

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0002_seed_prices'),
+        ("calls", "0002_seed_prices"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='call',
-            name='pii_counts',
-            field=models.JSONField(default=dict, help_text='PII found and redacted before storage, by type (never values).'),
+            model_name="call",
+            name="pii_counts",
+            field=models.JSONField(
+                default=dict, help_text="PII found and redacted before storage, by type (never values)."
+            ),
         ),
     ]

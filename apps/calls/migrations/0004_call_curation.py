@@ -5,63 +5,72 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0003_call_pii_counts'),
-        ('projects', '0001_initial'),
+        ("calls", "0003_call_pii_counts"),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='call',
-            name='curation_version',
-            field=models.PositiveIntegerField(default=0, help_text="The version of the project's curation policy this call was last curated under."),
+            model_name="call",
+            name="curation_version",
+            field=models.PositiveIntegerField(
+                default=0, help_text="The version of the project's curation policy this call was last curated under."
+            ),
         ),
         migrations.AddField(
-            model_name='call',
-            name='duplicate_of',
+            model_name="call",
+            name="duplicate_of",
             field=models.UUIDField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='call',
-            name='exclusion_reason',
+            model_name="call",
+            name="exclusion_reason",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='call',
-            name='minhash',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), blank=True, null=True, size=None),
+            model_name="call",
+            name="minhash",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.BigIntegerField(), blank=True, null=True, size=None
+            ),
         ),
         migrations.AddField(
-            model_name='call',
-            name='near_keys',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), blank=True, help_text='MinHash LSH band keys.', null=True, size=None),
+            model_name="call",
+            name="near_keys",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.BigIntegerField(),
+                blank=True,
+                help_text="MinHash LSH band keys.",
+                null=True,
+                size=None,
+            ),
         ),
         migrations.AddField(
-            model_name='call',
-            name='pii_fields',
-            field=models.JSONField(default=dict, help_text='Where PII was found (field kind), with counts.'),
+            model_name="call",
+            name="pii_fields",
+            field=models.JSONField(default=dict, help_text="Where PII was found (field kind), with counts."),
         ),
         migrations.AddField(
-            model_name='call',
-            name='prompt_hash',
-            field=models.CharField(blank=True, help_text='Hash of the normalised prompt.', max_length=32),
+            model_name="call",
+            name="prompt_hash",
+            field=models.CharField(blank=True, help_text="Hash of the normalised prompt.", max_length=32),
         ),
         migrations.AddField(
-            model_name='call',
-            name='trainable',
+            model_name="call",
+            name="trainable",
             field=models.BooleanField(default=True),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['project', 'prompt_hash'], name='call_project_prompt_hash'),
+            model_name="call",
+            index=models.Index(fields=["project", "prompt_hash"], name="call_project_prompt_hash"),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['project', 'trainable', '-timestamp'], name='call_project_trainable_time'),
+            model_name="call",
+            index=models.Index(fields=["project", "trainable", "-timestamp"], name="call_project_trainable_time"),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['project', 'curation_version'], name='call_project_curation_version'),
+            model_name="call",
+            index=models.Index(fields=["project", "curation_version"], name="call_project_curation_version"),
         ),
     ]

@@ -6,40 +6,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0004_call_curation'),
-        ('discovery', '0001_initial'),
-        ('projects', '0001_initial'),
+        ("calls", "0004_call_curation"),
+        ("discovery", "0001_initial"),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='call',
-            name='cluster_assigned_at',
-            field=models.DateTimeField(blank=True, help_text='When the call was last assigned; null: not looked at yet.', null=True),
+            model_name="call",
+            name="cluster_assigned_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the call was last assigned; null: not looked at yet.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='call',
-            name='cluster_confidence',
+            model_name="call",
+            name="cluster_confidence",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='call',
-            name='task_cluster',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='calls', to='discovery.taskcluster'),
+            model_name="call",
+            name="task_cluster",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="calls",
+                to="discovery.taskcluster",
+            ),
         ),
         migrations.AddField(
-            model_name='call',
-            name='task_keys',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=32), blank=True, null=True, size=None),
+            model_name="call",
+            name="task_keys",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.CharField(max_length=32), blank=True, null=True, size=None
+            ),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['project', 'task_cluster', '-timestamp'], name='call_project_cluster_time'),
+            model_name="call",
+            index=models.Index(fields=["project", "task_cluster", "-timestamp"], name="call_project_cluster_time"),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(condition=models.Q(('cluster_assigned_at', None)), fields=['project'], name='call_project_unassigned'),
+            model_name="call",
+            index=models.Index(
+                condition=models.Q(("cluster_assigned_at", None)), fields=["project"], name="call_project_unassigned"
+            ),
         ),
     ]

@@ -4,21 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0006_repricejob'),
-        ('discovery', '0004_task_cluster_stats'),
-        ('projects', '0002_one_time_password'),
+        ("calls", "0006_repricejob"),
+        ("discovery", "0004_task_cluster_stats"),
+        ("projects", "0002_one_time_password"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='call',
-            name='call_site',
-            field=models.CharField(blank=True, db_default='', help_text="The request's call site (apps.discovery.callsite); empty: not read yet.", max_length=64),
+            model_name="call",
+            name="call_site",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                help_text="The request's call site (apps.discovery.callsite); empty: not read yet.",
+                max_length=64,
+            ),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['project', 'call_site'], name='call_project_call_site'),
+            model_name="call",
+            index=models.Index(fields=["project", "call_site"], name="call_project_call_site"),
         ),
     ]

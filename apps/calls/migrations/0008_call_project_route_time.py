@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0007_call_call_site'),
-        ('discovery', '0004_task_cluster_stats'),
-        ('projects', '0002_one_time_password'),
+        ("calls", "0007_call_call_site"),
+        ("discovery", "0004_task_cluster_stats"),
+        ("projects", "0002_one_time_password"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(models.F('project'), django.db.models.fields.json.KeyTextTransform('downshift_route', 'metadata'), models.OrderBy(models.F('timestamp'), descending=True), condition=models.Q(('metadata__has_key', 'downshift_route')), name='call_project_route_time'),
+            model_name="call",
+            index=models.Index(
+                models.F("project"),
+                django.db.models.fields.json.KeyTextTransform("downshift_route", "metadata"),
+                models.OrderBy(models.F("timestamp"), descending=True),
+                condition=models.Q(("metadata__has_key", "downshift_route")),
+                name="call_project_route_time",
+            ),
         ),
     ]

@@ -8,70 +8,144 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CurationPolicy',
+            name="CurationPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('entities', models.JSONField(blank=True, default=dict)),
-                ('allow_list', models.JSONField(blank=True, default=list, help_text='Values never redacted (case-insensitive).')),
-                ('custom_recognizers', models.JSONField(blank=True, default=list)),
-                ('operator', models.CharField(choices=[('replace', 'Replace with the type tag (<EMAIL_ADDRESS>)'), ('mask', 'Mask the characters (j***@*******.***)'), ('pseudonymise', 'Pseudonymise (a consistent fake of the same shape)')], default='replace', max_length=16)),
-                ('pseudonym_key', models.CharField(default=apps.curation.models._new_key, editable=False, max_length=64)),
-                ('ner_model_path', models.CharField(blank=True, max_length=500)),
-                ('max_call_tokens', models.PositiveIntegerField(default=8192, help_text='Calls with more prompt and completion tokens than this are not used for training.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='curation_policy', to='projects.project')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("entities", models.JSONField(blank=True, default=dict)),
+                (
+                    "allow_list",
+                    models.JSONField(blank=True, default=list, help_text="Values never redacted (case-insensitive)."),
+                ),
+                ("custom_recognizers", models.JSONField(blank=True, default=list)),
+                (
+                    "operator",
+                    models.CharField(
+                        choices=[
+                            ("replace", "Replace with the type tag (<EMAIL_ADDRESS>)"),
+                            ("mask", "Mask the characters (j***@*******.***)"),
+                            ("pseudonymise", "Pseudonymise (a consistent fake of the same shape)"),
+                        ],
+                        default="replace",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "pseudonym_key",
+                    models.CharField(default=apps.curation.models._new_key, editable=False, max_length=64),
+                ),
+                ("ner_model_path", models.CharField(blank=True, max_length=500)),
+                (
+                    "max_call_tokens",
+                    models.PositiveIntegerField(
+                        default=8192,
+                        help_text="Calls with more prompt and completion tokens than this are not used for training.",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "project",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="curation_policy",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RescanJob',
+            name="RescanJob",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('stage', models.CharField(blank=True, max_length=64)),
-                ('progress', models.FloatField(default=0.0)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('error', models.TextField(blank=True)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('policy_version', models.PositiveIntegerField()),
-                ('total', models.IntegerField(default=0)),
-                ('done', models.IntegerField(default=0)),
-                ('changed', models.IntegerField(default=0)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("stage", models.CharField(blank=True, max_length=64)),
+                ("progress", models.FloatField(default=0.0)),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("error", models.TextField(blank=True)),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("policy_version", models.PositiveIntegerField()),
+                ("total", models.IntegerField(default=0)),
+                ("done", models.IntegerField(default=0)),
+                ("changed", models.IntegerField(default=0)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'abstract': False,
+                "ordering": ["-created_at"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='NearDuplicateKey',
+            name="NearDuplicateKey",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('call_id', models.UUIDField(db_index=True)),
-                ('key', models.BigIntegerField()),
-                ('project', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("call_id", models.UUIDField(db_index=True)),
+                ("key", models.BigIntegerField()),
+                (
+                    "project",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['project', 'key'], name='near_key_project_key')],
+                "indexes": [models.Index(fields=["project", "key"], name="near_key_project_key")],
             },
         ),
     ]

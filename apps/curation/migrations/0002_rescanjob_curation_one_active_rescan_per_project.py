@@ -5,16 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('curation', '0001_curation_policy'),
-        ('projects', '0001_initial'),
+        ("curation", "0001_curation_policy"),
+        ("projects", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='rescanjob',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running'])), fields=('project',), name='curation_one_active_rescan_per_project', violation_error_message='A re-scan is already queued or running for this project'),
+            model_name="rescanjob",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["queued", "running"])),
+                fields=("project",),
+                name="curation_one_active_rescan_per_project",
+                violation_error_message="A re-scan is already queued or running for this project",
+            ),
         ),
     ]

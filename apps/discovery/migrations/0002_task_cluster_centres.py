@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('discovery', '0001_initial'),
+        ("discovery", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='taskcluster',
-            name='centres',
+            model_name="taskcluster",
+            name="centres",
             field=models.JSONField(blank=True, default=list),
         ),
     ]

@@ -5,16 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('discovery', '0002_task_cluster_centres'),
-        ('projects', '0002_one_time_password'),
+        ("discovery", "0002_task_cluster_centres"),
+        ("projects", "0002_one_time_password"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='discoveryrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running'])), fields=('project',), name='discovery_one_active_run_per_project', violation_error_message='A discovery run is already queued or running for this project'),
+            model_name="discoveryrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["queued", "running"])),
+                fields=("project",),
+                name="discovery_one_active_run_per_project",
+                violation_error_message="A discovery run is already queued or running for this project",
+            ),
         ),
     ]

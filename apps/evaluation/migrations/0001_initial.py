@@ -7,133 +7,329 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('calls', '0006_repricejob'),
-        ('discovery', '0004_task_cluster_stats'),
-        ('projects', '0002_one_time_password'),
-        ('specialists', '0003_dataset_build_job'),
+        ("calls", "0006_repricejob"),
+        ("discovery", "0004_task_cluster_stats"),
+        ("projects", "0002_one_time_password"),
+        ("specialists", "0003_dataset_build_job"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelEndpoint',
+            name="ModelEndpoint",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=100)),
-                ('base_url', models.CharField(help_text='e.g. http://vllm:8000/v1; /chat/completions is added.', max_length=500)),
-                ('model', models.CharField(help_text='The model name the server expects in requests.', max_length=200)),
-                ('api_key_encrypted', models.TextField(blank=True, help_text='Fernet token of the API key; empty: none.')),
-                ('price_per_hour', models.DecimalField(blank=True, decimal_places=4, max_digits=10, null=True)),
-                ('price_input_per_mtok', models.DecimalField(blank=True, decimal_places=4, max_digits=10, null=True)),
-                ('price_output_per_mtok', models.DecimalField(blank=True, decimal_places=4, max_digits=10, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_endpoints', to='projects.project')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "base_url",
+                    models.CharField(help_text="e.g. http://vllm:8000/v1; /chat/completions is added.", max_length=500),
+                ),
+                ("model", models.CharField(help_text="The model name the server expects in requests.", max_length=200)),
+                (
+                    "api_key_encrypted",
+                    models.TextField(blank=True, help_text="Fernet token of the API key; empty: none."),
+                ),
+                ("price_per_hour", models.DecimalField(blank=True, decimal_places=4, max_digits=10, null=True)),
+                ("price_input_per_mtok", models.DecimalField(blank=True, decimal_places=4, max_digits=10, null=True)),
+                ("price_output_per_mtok", models.DecimalField(blank=True, decimal_places=4, max_digits=10, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="model_endpoints",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Evaluation',
+            name="Evaluation",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('stage', models.CharField(blank=True, max_length=64)),
-                ('progress', models.FloatField(default=0.0)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('error', models.TextField(blank=True)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('shots', models.PositiveIntegerField(blank=True, help_text='Examples in the prompt (base model).', null=True)),
-                ('kind', models.CharField(help_text='The output kind scored: label, json, tool_calls, sql, text.', max_length=16)),
-                ('target', models.FloatField(help_text='The agreement the whole 95% interval must reach to be ready.')),
-                ('test_hash', models.CharField(blank=True, help_text='sha256 of the sorted test call ids.', max_length=64)),
-                ('test_calls', models.IntegerField(default=0)),
-                ('calls_done', models.IntegerField(default=0, help_text='Test calls scored so far.')),
-                ('agreed', models.IntegerField(default=0)),
-                ('agreement', models.FloatField(blank=True, null=True)),
-                ('agreement_low', models.FloatField(blank=True, null=True)),
-                ('agreement_high', models.FloatField(blank=True, null=True)),
-                ('verdict', models.CharField(blank=True, choices=[('ready', 'Ready'), ('not_ready', 'Not ready'), ('inconclusive', 'Inconclusive: more test calls needed')], max_length=16)),
-                ('calls_to_settle', models.IntegerField(blank=True, help_text='Test calls in all that would settle an inconclusive verdict.', null=True)),
-                ('metrics', models.JSONField(default=dict, help_text="The output kind's metrics (scoring.summarise).")),
-                ('latency_p50_ms', models.FloatField(blank=True, null=True)),
-                ('latency_p95_ms', models.FloatField(blank=True, null=True)),
-                ('output_tokens', models.BigIntegerField(blank=True, help_text='Total over the test calls.', null=True)),
-                ('cost_per_1k_calls', models.DecimalField(blank=True, decimal_places=6, help_text="The candidate's, in USD.", max_digits=14, null=True)),
-                ('llm_cost_per_1k_calls', models.DecimalField(blank=True, decimal_places=6, help_text="The LLM's, from the logged calls.", max_digits=14, null=True)),
-                ('base_model', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='specialists.catalogmodel')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evaluations', to='discovery.taskcluster')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evaluations', to='projects.project')),
-                ('training_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='evaluations', to='specialists.trainingrun')),
-                ('endpoint', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='evaluations', to='evaluation.modelendpoint')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("stage", models.CharField(blank=True, max_length=64)),
+                ("progress", models.FloatField(default=0.0)),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("error", models.TextField(blank=True)),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "shots",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Examples in the prompt (base model).", null=True
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        help_text="The output kind scored: label, json, tool_calls, sql, text.", max_length=16
+                    ),
+                ),
+                ("target", models.FloatField(help_text="The agreement the whole 95% interval must reach to be ready.")),
+                (
+                    "test_hash",
+                    models.CharField(blank=True, help_text="sha256 of the sorted test call ids.", max_length=64),
+                ),
+                ("test_calls", models.IntegerField(default=0)),
+                ("calls_done", models.IntegerField(default=0, help_text="Test calls scored so far.")),
+                ("agreed", models.IntegerField(default=0)),
+                ("agreement", models.FloatField(blank=True, null=True)),
+                ("agreement_low", models.FloatField(blank=True, null=True)),
+                ("agreement_high", models.FloatField(blank=True, null=True)),
+                (
+                    "verdict",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("ready", "Ready"),
+                            ("not_ready", "Not ready"),
+                            ("inconclusive", "Inconclusive: more test calls needed"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "calls_to_settle",
+                    models.IntegerField(
+                        blank=True, help_text="Test calls in all that would settle an inconclusive verdict.", null=True
+                    ),
+                ),
+                ("metrics", models.JSONField(default=dict, help_text="The output kind's metrics (scoring.summarise).")),
+                ("latency_p50_ms", models.FloatField(blank=True, null=True)),
+                ("latency_p95_ms", models.FloatField(blank=True, null=True)),
+                (
+                    "output_tokens",
+                    models.BigIntegerField(blank=True, help_text="Total over the test calls.", null=True),
+                ),
+                (
+                    "cost_per_1k_calls",
+                    models.DecimalField(
+                        blank=True, decimal_places=6, help_text="The candidate's, in USD.", max_digits=14, null=True
+                    ),
+                ),
+                (
+                    "llm_cost_per_1k_calls",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="The LLM's, from the logged calls.",
+                        max_digits=14,
+                        null=True,
+                    ),
+                ),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="specialists.catalogmodel",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="evaluations",
+                        to="discovery.taskcluster",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="evaluations", to="projects.project"
+                    ),
+                ),
+                (
+                    "training_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="evaluations",
+                        to="specialists.trainingrun",
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="evaluations",
+                        to="evaluation.modelendpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'abstract': False,
+                "ordering": ["-created_at"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='TaskTestSplit',
+            name="TaskTestSplit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('call_ids', models.JSONField(help_text="The calls' ids, in the order they are scored.")),
-                ('test_hash', models.CharField(help_text='sha256 of the sorted call ids.', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('cluster', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='test_split', to='discovery.taskcluster')),
-                ('dataset', models.ForeignKey(blank=True, help_text="The dataset whose test split it reuses; null: sampled from the task's calls.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='specialists.trainingdataset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("call_ids", models.JSONField(help_text="The calls' ids, in the order they are scored.")),
+                ("test_hash", models.CharField(help_text="sha256 of the sorted call ids.", max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "cluster",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="test_split",
+                        to="discovery.taskcluster",
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The dataset whose test split it reuses; null: sampled from the task's calls.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="specialists.trainingdataset",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='EvaluationResult',
+            name="EvaluationResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('agree', models.BooleanField()),
-                ('reason', models.CharField(help_text="'match', or the first reason it does not agree.", max_length=300)),
-                ('details', models.JSONField(default=dict, help_text="What the kind's summary adds up (CallScore.details).")),
-                ('reference', models.JSONField(help_text="The LLM's logged answer (assistant message).", null=True)),
-                ('output', models.JSONField(help_text="The candidate's answer (assistant message).", null=True)),
-                ('latency_ms', models.FloatField()),
-                ('input_tokens', models.IntegerField(blank=True, null=True)),
-                ('output_tokens', models.IntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('call', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='calls.call')),
-                ('evaluation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='evaluation.evaluation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("agree", models.BooleanField()),
+                (
+                    "reason",
+                    models.CharField(help_text="'match', or the first reason it does not agree.", max_length=300),
+                ),
+                (
+                    "details",
+                    models.JSONField(default=dict, help_text="What the kind's summary adds up (CallScore.details)."),
+                ),
+                ("reference", models.JSONField(help_text="The LLM's logged answer (assistant message).", null=True)),
+                ("output", models.JSONField(help_text="The candidate's answer (assistant message).", null=True)),
+                ("latency_ms", models.FloatField()),
+                ("input_tokens", models.IntegerField(blank=True, null=True)),
+                ("output_tokens", models.IntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "call",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="calls.call"),
+                ),
+                (
+                    "evaluation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="evaluation.evaluation"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('evaluation', 'call'), name='evaluation_result_unique_call')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("evaluation", "call"), name="evaluation_result_unique_call")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='modelendpoint',
-            constraint=models.UniqueConstraint(fields=('project', 'name'), name='model_endpoint_unique_name'),
+            model_name="modelendpoint",
+            constraint=models.UniqueConstraint(fields=("project", "name"), name="model_endpoint_unique_name"),
         ),
         migrations.AddConstraint(
-            model_name='modelendpoint',
-            constraint=models.CheckConstraint(condition=models.Q(('price_per_hour__isnull', True), models.Q(('price_input_per_mtok__isnull', True), ('price_output_per_mtok__isnull', True)), _connector='OR'), name='model_endpoint_one_pricing', violation_error_message='Price an endpoint per hour or per token, not both'),
+            model_name="modelendpoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("price_per_hour__isnull", True),
+                    models.Q(("price_input_per_mtok__isnull", True), ("price_output_per_mtok__isnull", True)),
+                    _connector="OR",
+                ),
+                name="model_endpoint_one_pricing",
+                violation_error_message="Price an endpoint per hour or per token, not both",
+            ),
         ),
         migrations.AddIndex(
-            model_name='evaluation',
-            index=models.Index(fields=['project', 'cluster', '-created_at'], name='evaluation_project_cluster'),
+            model_name="evaluation",
+            index=models.Index(fields=["project", "cluster", "-created_at"], name="evaluation_project_cluster"),
         ),
         migrations.AddConstraint(
-            model_name='evaluation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('base_model__isnull', True), ('endpoint__isnull', False), ('shots', None), ('training_run__isnull', True)), models.Q(('base_model__isnull', True), ('endpoint__isnull', True), ('shots', None), ('training_run__isnull', False)), models.Q(('base_model__isnull', False), ('endpoint__isnull', True), ('shots__isnull', False), ('training_run__isnull', True)), _connector='OR'), name='evaluation_one_candidate', violation_error_message='An evaluation has exactly one candidate: an endpoint, a training run, or a base model with its number of shots'),
+            model_name="evaluation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("base_model__isnull", True),
+                        ("endpoint__isnull", False),
+                        ("shots", None),
+                        ("training_run__isnull", True),
+                    ),
+                    models.Q(
+                        ("base_model__isnull", True),
+                        ("endpoint__isnull", True),
+                        ("shots", None),
+                        ("training_run__isnull", False),
+                    ),
+                    models.Q(
+                        ("base_model__isnull", False),
+                        ("endpoint__isnull", True),
+                        ("shots__isnull", False),
+                        ("training_run__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="evaluation_one_candidate",
+                violation_error_message="An evaluation has exactly one candidate: an endpoint, a training run, or a base model with its number of shots",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='evaluation',
-            constraint=models.CheckConstraint(condition=models.Q(('target__gt', 0), ('target__lt', 1)), name='evaluation_target_range'),
+            model_name="evaluation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("target__gt", 0), ("target__lt", 1)), name="evaluation_target_range"
+            ),
         ),
     ]

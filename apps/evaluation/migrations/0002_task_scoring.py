@@ -12,43 +12,129 @@ def text_evaluations_were_rouge_l(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('discovery', '0004_task_cluster_stats'),
-        ('evaluation', '0001_initial'),
+        ("discovery", "0004_task_cluster_stats"),
+        ("evaluation", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='evaluation',
-            name='judge_endpoint',
-            field=models.ForeignKey(blank=True, help_text='For judge.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evaluation.modelendpoint'),
+            model_name="evaluation",
+            name="judge_endpoint",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="For judge.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="evaluation.modelendpoint",
+            ),
         ),
         migrations.AddField(
-            model_name='evaluation',
-            name='text_metric',
-            field=models.CharField(blank=True, choices=[('rouge_l', 'ROUGE-L (shared word sequences)'), ('cosine', 'MiniLM embedding cosine'), ('judge', 'LLM judge (rubric score out of 5)')], help_text='Free text and code: how it is scored.', max_length=16),
+            model_name="evaluation",
+            name="text_metric",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("rouge_l", "ROUGE-L (shared word sequences)"),
+                    ("cosine", "MiniLM embedding cosine"),
+                    ("judge", "LLM judge (rubric score out of 5)"),
+                ],
+                help_text="Free text and code: how it is scored.",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='evaluation',
-            name='text_threshold',
-            field=models.FloatField(blank=True, help_text='Free text and code: the threshold used.', null=True),
+            model_name="evaluation",
+            name="text_threshold",
+            field=models.FloatField(blank=True, help_text="Free text and code: the threshold used.", null=True),
         ),
         migrations.CreateModel(
-            name='TaskScoring',
+            name="TaskScoring",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('target', models.FloatField(blank=True, help_text='Agreement target; null: EVALUATION_TARGET.', null=True)),
-                ('text_metric', models.CharField(choices=[('rouge_l', 'ROUGE-L (shared word sequences)'), ('cosine', 'MiniLM embedding cosine'), ('judge', 'LLM judge (rubric score out of 5)')], default='cosine', max_length=16)),
-                ('text_threshold', models.FloatField(blank=True, help_text="Similarity a text answer needs (0 to 1]; null: the metric's default.", null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('cluster', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='scoring', to='discovery.taskcluster')),
-                ('judge_endpoint', models.ForeignKey(blank=True, help_text='For judge.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evaluation.modelendpoint')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "target",
+                    models.FloatField(blank=True, help_text="Agreement target; null: EVALUATION_TARGET.", null=True),
+                ),
+                (
+                    "text_metric",
+                    models.CharField(
+                        choices=[
+                            ("rouge_l", "ROUGE-L (shared word sequences)"),
+                            ("cosine", "MiniLM embedding cosine"),
+                            ("judge", "LLM judge (rubric score out of 5)"),
+                        ],
+                        default="cosine",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "text_threshold",
+                    models.FloatField(
+                        blank=True,
+                        help_text="Similarity a text answer needs (0 to 1]; null: the metric's default.",
+                        null=True,
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "cluster",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="scoring", to="discovery.taskcluster"
+                    ),
+                ),
+                (
+                    "judge_endpoint",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="For judge.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="evaluation.modelendpoint",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('target__isnull', True), models.Q(('target__gt', 0), ('target__lt', 1)), _connector='OR'), name='task_scoring_target_range'), models.CheckConstraint(condition=models.Q(('text_threshold__isnull', True), models.Q(('text_threshold__gt', 0), ('text_threshold__lte', 1)), _connector='OR'), name='task_scoring_threshold_range'), models.CheckConstraint(condition=models.Q(models.Q(('judge_endpoint__isnull', False), ('text_metric', 'judge')), models.Q(models.Q(('text_metric', 'judge'), _negated=True), ('judge_endpoint__isnull', True)), _connector='OR'), name='task_scoring_judge_endpoint', violation_error_message='The judge metric needs a judge endpoint, and only it has one')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("target__isnull", True), models.Q(("target__gt", 0), ("target__lt", 1)), _connector="OR"
+                        ),
+                        name="task_scoring_target_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("text_threshold__isnull", True),
+                            models.Q(("text_threshold__gt", 0), ("text_threshold__lte", 1)),
+                            _connector="OR",
+                        ),
+                        name="task_scoring_threshold_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("judge_endpoint__isnull", False), ("text_metric", "judge")),
+                            models.Q(
+                                models.Q(("text_metric", "judge"), _negated=True), ("judge_endpoint__isnull", True)
+                            ),
+                            _connector="OR",
+                        ),
+                        name="task_scoring_judge_endpoint",
+                        violation_error_message="The judge metric needs a judge endpoint, and only it has one",
+                    ),
+                ],
             },
         ),
         migrations.RunPython(text_evaluations_were_rouge_l, migrations.RunPython.noop),

@@ -6,26 +6,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evaluation', '0002_task_scoring'),
-        ('projects', '0002_one_time_password'),
+        ("evaluation", "0002_task_scoring"),
+        ("projects", "0002_one_time_password"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelendpoint',
-            name='models',
-            field=models.JSONField(default=apps.evaluation.models.all_models, help_text='The model names it serves as upstream: fnmatch patterns; ["*"]: any.'),
+            model_name="modelendpoint",
+            name="models",
+            field=models.JSONField(
+                default=apps.evaluation.models.all_models,
+                help_text='The model names it serves as upstream: fnmatch patterns; ["*"]: any.',
+            ),
         ),
         migrations.AddField(
-            model_name='modelendpoint',
-            name='upstream',
+            model_name="modelendpoint",
+            name="upstream",
             field=models.BooleanField(default=False, help_text="One of the project's LLM providers (the gateway)."),
         ),
         migrations.AddConstraint(
-            model_name='modelendpoint',
-            constraint=models.CheckConstraint(condition=models.Q(('models', []), _negated=True), name='model_endpoint_models_not_empty'),
+            model_name="modelendpoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("models", []), _negated=True), name="model_endpoint_models_not_empty"
+            ),
         ),
     ]

@@ -4,28 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='GpuWorker',
+            name="GpuWorker",
             fields=[
-                ('name', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('host', models.CharField(max_length=200)),
-                ('queues', models.JSONField(default=list)),
-                ('gpus', models.JSONField(default=list)),
-                ('concurrency', models.PositiveIntegerField(default=1)),
-                ('draining', models.BooleanField(default=False, help_text='Takes no new jobs; the current one finishes.')),
-                ('current_job', models.CharField(blank=True, help_text='Id of the training run it is running.', max_length=64)),
-                ('started_at', models.DateTimeField()),
-                ('heartbeat_at', models.DateTimeField()),
+                ("name", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("host", models.CharField(max_length=200)),
+                ("queues", models.JSONField(default=list)),
+                ("gpus", models.JSONField(default=list)),
+                ("concurrency", models.PositiveIntegerField(default=1)),
+                (
+                    "draining",
+                    models.BooleanField(default=False, help_text="Takes no new jobs; the current one finishes."),
+                ),
+                (
+                    "current_job",
+                    models.CharField(blank=True, help_text="Id of the training run it is running.", max_length=64),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("heartbeat_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
     ]

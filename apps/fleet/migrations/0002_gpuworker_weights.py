@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('fleet', '0001_initial'),
+        ("fleet", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='gpuworker',
-            name='weights',
+            model_name="gpuworker",
+            name="weights",
             field=models.JSONField(default=dict),
         ),
     ]

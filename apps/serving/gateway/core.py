@@ -234,11 +234,45 @@ async def _shadow(
         metadata["downshift_shadow"] = {"agree": False, "reason": reason or "no LLM answer to compare with"}
     else:
         try:
-            scored = await asyncio.to_thread(score, specialist.output_kind, call.body, llm_message, message)
-            metadata["downshift_shadow"] = {"agree": scored.agree, "reason": scored.reason}
+            metadata["downshift_shadow"] = await _agreement(specialist, call.body, llm_message, message)
         except ValueError as exc:
             metadata["downshift_shadow"] = {"agree": None, "reason": str(exc)}
     await asyncio.to_thread(log.append, call.key.project_id, record)
+
+
+async def _agreement(
+    specialist: Specialist, body: dict[str, Any], llm_message: dict[str, Any], message: dict[str, Any]
+) -> dict[str, Any]:
+    """{"agree", "reason"}: the specialist's answer scored against the LLM's by the task's output kind."""
+    scored = await asyncio.to_thread(score, specialist.output_kind, body, llm_message, message)
+    return {"agree": scored.agree, "reason": scored.reason}
+
+
+async def _production(
+    call: Call, upstream: Endpoint, specialist: Specialist, message: dict[str, Any], record: dict[str, Any]
+) -> None:
+    """A sampled live call (the deployment's production_sample_percent): the LLM is asked the same request in
+    the background, unstreamed, and the specialist's answer, already returned, is scored against it; the
+    agreement joins the call's record (downshift_production), which the circuit breaker reads."""
+    body = {k: v for k, v in call.body.items() if k not in ("stream", "stream_options")}
+    verdict: dict[str, Any]
+    try:
+        async with pool.session().post(
+            upstream.url, data=orjson.dumps(body), headers=pool.headers(upstream.api_key)
+        ) as response:
+            status, answer = response.status, await response.read()
+        llm_message = first_message(_json(answer)) if status == 200 else None
+        if llm_message is None:
+            verdict = {"agree": None, "reason": f"the LLM gave no answer to compare with (HTTP {status})"}
+        else:
+            record["metadata"]["downshift_llm_answer"] = llm_message
+            verdict = await _agreement(specialist, call.body, llm_message, message)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        verdict = {"agree": None, "reason": f"the LLM was not reached ({type(exc).__name__})"}
+    except ValueError as exc:
+        verdict = {"agree": None, "reason": str(exc)}
+    record["metadata"]["downshift_production"] = verdict
+    call.log(record)
 
 
 async def _to_llm(call: Call, upstream: Endpoint, raw: bytes, shadow: Specialist | None) -> Answer:
@@ -392,7 +426,11 @@ async def chat_completions(headers: Headers, raw: bytes) -> Answer:
         call.metadata["downshift_escalation"] = reason
         return await _to_llm(call, upstream, raw, None)
     call.route = SPECIALIST
-    call.log(call.record(completion))
+    sampled = specialist.production_sample_percent and draw() * 100 < specialist.production_sample_percent
+    if message is not None and sampled:
+        _in_background(_production(call, upstream, specialist, message, call.record(completion)))
+    else:
+        call.log(call.record(completion))
     return call.headers(_specialist_response(call, completion))
 
 

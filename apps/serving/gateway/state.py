@@ -79,6 +79,7 @@ class Specialist:
     output_kind: str
     labels: tuple[str, ...]
     endpoint: Endpoint | None
+    production_sample_percent: int = 0
 
 
 @dataclass
@@ -144,6 +145,7 @@ def _load_project(project_id: UUID) -> ProjectState:
             output_kind=cluster.output_kind,
             labels=tuple(str(label) for label in cluster.labels or ()),
             endpoint=_target(deployment),
+            production_sample_percent=deployment.production_sample_percent,
         )
     upstreams = [Endpoint.of(e) for e in endpoint_list(project=project).filter(upstream=True).order_by("created_at")]
     return ProjectState(

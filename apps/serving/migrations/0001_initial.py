@@ -7,43 +7,145 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('approvals', '0001_initial'),
-        ('discovery', '0004_task_cluster_stats'),
-        ('evaluation', '0003_upstream_endpoints'),
-        ('projects', '0002_one_time_password'),
+        ("approvals", "0001_initial"),
+        ("discovery", "0004_task_cluster_stats"),
+        ("evaluation", "0003_upstream_endpoints"),
+        ("projects", "0002_one_time_password"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Deployment',
+            name="Deployment",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('backend', models.CharField(choices=[('endpoint', 'Model endpoint, as it is'), ('classifier', 'Classifier (CPU)'), ('local_lora', 'transformers + peft (CPU)'), ('vllm_lora', 'vLLM with LoRA adapters (GPU)')], max_length=16)),
-                ('mode', models.CharField(choices=[('shadow', "Shadow: the specialist answers in the background, the LLM's answer is returned"), ('live', "Live: the specialist's answer is returned")], max_length=8)),
-                ('canary_percent', models.PositiveSmallIntegerField()),
-                ('status', models.CharField(choices=[('starting', 'Starting'), ('serving', 'Serving'), ('stopped', 'Stopped'), ('failed', 'Failed')], default='starting', max_length=16)),
-                ('healthy', models.BooleanField(default=False, help_text='The backend answered its last health check.')),
-                ('last_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('health_message', models.CharField(blank=True, default='Not checked yet.', max_length=500)),
-                ('who', models.CharField(help_text="The person's username, or 'API key <name>'.", max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('approval', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deployments', to='approvals.swapapproval')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deployments', to='discovery.taskcluster')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('evaluation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deployments', to='evaluation.evaluation')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deployments', to='projects.project')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "backend",
+                    models.CharField(
+                        choices=[
+                            ("endpoint", "Model endpoint, as it is"),
+                            ("classifier", "Classifier (CPU)"),
+                            ("local_lora", "transformers + peft (CPU)"),
+                            ("vllm_lora", "vLLM with LoRA adapters (GPU)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            (
+                                "shadow",
+                                "Shadow: the specialist answers in the background, the LLM's answer is returned",
+                            ),
+                            ("live", "Live: the specialist's answer is returned"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("canary_percent", models.PositiveSmallIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("starting", "Starting"),
+                            ("serving", "Serving"),
+                            ("stopped", "Stopped"),
+                            ("failed", "Failed"),
+                        ],
+                        default="starting",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "healthy",
+                    models.BooleanField(default=False, help_text="The backend answered its last health check."),
+                ),
+                ("last_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("health_message", models.CharField(blank=True, default="Not checked yet.", max_length=500)),
+                ("who", models.CharField(help_text="The person's username, or 'API key <name>'.", max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "approval",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deployments",
+                        to="approvals.swapapproval",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deployments",
+                        to="discovery.taskcluster",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "evaluation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deployments",
+                        to="evaluation.evaluation",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="deployments", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['project', '-created_at'], name='deployment_project_time')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'stopped'), _negated=True), fields=('cluster',), name='deployment_one_active_per_task', violation_error_message='This task has a deployment already: stop it first'), models.CheckConstraint(condition=models.Q(('canary_percent__lte', 100)), name='deployment_canary_range'), models.CheckConstraint(condition=models.Q(('mode__in', ['shadow', 'live'])), name='deployment_mode_valid'), models.CheckConstraint(condition=models.Q(('status__in', ['starting', 'serving', 'stopped', 'failed'])), name='deployment_status_valid'), models.CheckConstraint(condition=models.Q(('backend__in', ['endpoint', 'classifier', 'local_lora', 'vllm_lora'])), name='deployment_backend_valid'), models.CheckConstraint(condition=models.Q(models.Q(('status', 'stopped'), ('stopped_at__isnull', False)), models.Q(models.Q(('status', 'stopped'), _negated=True), ('stopped_at', None)), _connector='OR'), name='deployment_stopped_at', violation_error_message='A stopped deployment, and only one, has the time it stopped')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["project", "-created_at"], name="deployment_project_time")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "stopped"), _negated=True),
+                        fields=("cluster",),
+                        name="deployment_one_active_per_task",
+                        violation_error_message="This task has a deployment already: stop it first",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("canary_percent__lte", 100)), name="deployment_canary_range"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("mode__in", ["shadow", "live"])), name="deployment_mode_valid"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["starting", "serving", "stopped", "failed"])),
+                        name="deployment_status_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("backend__in", ["endpoint", "classifier", "local_lora", "vllm_lora"])),
+                        name="deployment_backend_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("status", "stopped"), ("stopped_at__isnull", False)),
+                            models.Q(models.Q(("status", "stopped"), _negated=True), ("stopped_at", None)),
+                            _connector="OR",
+                        ),
+                        name="deployment_stopped_at",
+                        violation_error_message="A stopped deployment, and only one, has the time it stopped",
+                    ),
+                ],
             },
         ),
     ]

@@ -7,120 +7,272 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('calls', '0005_call_task_cluster'),
-        ('discovery', '0002_task_cluster_centres'),
-        ('projects', '0001_initial'),
+        ("calls", "0005_call_task_cluster"),
+        ("discovery", "0002_task_cluster_centres"),
+        ("projects", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CatalogModel',
+            name="CatalogModel",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('hf_id', models.CharField(help_text='Hugging Face id, or a local folder path.', max_length=200, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('family', models.CharField(blank=True, max_length=60)),
-                ('params_b', models.FloatField(help_text='Parameters, in billions.')),
-                ('licence', models.CharField(help_text='SPDX id where there is one, e.g. apache-2.0, mit, llama3.2.', max_length=80)),
-                ('licence_url', models.URLField(blank=True)),
-                ('context_window', models.PositiveIntegerField(help_text='Tokens.')),
-                ('architecture', models.CharField(blank=True, help_text='e.g. LlamaForCausalLM', max_length=60)),
-                ('chat_template', models.BooleanField(default=True)),
-                ('tool_calling', models.BooleanField(default=False, help_text='Its chat template renders tools and tool calls.')),
-                ('source_url', models.URLField(blank=True, help_text='Where the figures come from (model card).')),
-                ('local_path', models.CharField(blank=True, help_text='Weights on disk, when not in the HF cache.', max_length=500)),
-                ('seeded', models.BooleanField(default=False, help_text='From the shipped catalog file.')),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "hf_id",
+                    models.CharField(help_text="Hugging Face id, or a local folder path.", max_length=200, unique=True),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("family", models.CharField(blank=True, max_length=60)),
+                ("params_b", models.FloatField(help_text="Parameters, in billions.")),
+                (
+                    "licence",
+                    models.CharField(
+                        help_text="SPDX id where there is one, e.g. apache-2.0, mit, llama3.2.", max_length=80
+                    ),
+                ),
+                ("licence_url", models.URLField(blank=True)),
+                ("context_window", models.PositiveIntegerField(help_text="Tokens.")),
+                ("architecture", models.CharField(blank=True, help_text="e.g. LlamaForCausalLM", max_length=60)),
+                ("chat_template", models.BooleanField(default=True)),
+                (
+                    "tool_calling",
+                    models.BooleanField(default=False, help_text="Its chat template renders tools and tool calls."),
+                ),
+                ("source_url", models.URLField(blank=True, help_text="Where the figures come from (model card).")),
+                (
+                    "local_path",
+                    models.CharField(
+                        blank=True, help_text="Weights on disk, when not in the HF cache.", max_length=500
+                    ),
+                ),
+                ("seeded", models.BooleanField(default=False, help_text="From the shipped catalog file.")),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "added_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['params_b', 'name'],
+                "ordering": ["params_b", "name"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingDataset',
+            name="TrainingDataset",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('lora', 'LoRA adapter on a small LM'), ('classifier', 'Classifier on sentence embeddings')], default='lora', max_length=16)),
-                ('seed', models.IntegerField(default=13)),
-                ('val_fraction', models.FloatField(default=0.1)),
-                ('test_fraction', models.FloatField(default=0.1)),
-                ('train_count', models.IntegerField(default=0)),
-                ('val_count', models.IntegerField(default=0)),
-                ('test_count', models.IntegerField(default=0)),
-                ('test_hash', models.CharField(blank=True, help_text='sha256 over the frozen test split.', max_length=64)),
-                ('warnings', models.JSONField(default=list)),
-                ('path', models.CharField(blank=True, help_text='Folder with train/val/test JSONL.', max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('base_model', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='specialists.catalogmodel')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='discovery.taskcluster')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='projects.project')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("lora", "LoRA adapter on a small LM"),
+                            ("classifier", "Classifier on sentence embeddings"),
+                        ],
+                        default="lora",
+                        max_length=16,
+                    ),
+                ),
+                ("seed", models.IntegerField(default=13)),
+                ("val_fraction", models.FloatField(default=0.1)),
+                ("test_fraction", models.FloatField(default=0.1)),
+                ("train_count", models.IntegerField(default=0)),
+                ("val_count", models.IntegerField(default=0)),
+                ("test_count", models.IntegerField(default=0)),
+                (
+                    "test_hash",
+                    models.CharField(blank=True, help_text="sha256 over the frozen test split.", max_length=64),
+                ),
+                ("warnings", models.JSONField(default=list)),
+                ("path", models.CharField(blank=True, help_text="Folder with train/val/test JSONL.", max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="specialists.catalogmodel",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="datasets", to="discovery.taskcluster"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="datasets", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingRun',
+            name="TrainingRun",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('stage', models.CharField(blank=True, max_length=64)),
-                ('progress', models.FloatField(default=0.0)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('error', models.TextField(blank=True)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('kind', models.CharField(choices=[('lora', 'LoRA adapter on a small LM'), ('classifier', 'Classifier on sentence embeddings')], default='lora', max_length=16)),
-                ('method', models.CharField(blank=True, help_text='lora, qlora or classifier (as run).', max_length=8)),
-                ('params', models.JSONField(default=dict, help_text='Hyper-parameters; defaults filled in at creation.')),
-                ('queue', models.CharField(default='gpu', max_length=8)),
-                ('memory_estimate_mb', models.IntegerField(default=0, help_text='GPU memory the job needs to start.')),
-                ('gpu_worker', models.CharField(blank=True, help_text='The worker that runs it now.', max_length=200)),
-                ('step', models.IntegerField(default=0)),
-                ('total_steps', models.IntegerField(default=0)),
-                ('tokens_per_s', models.FloatField(blank=True, null=True)),
-                ('eta_s', models.FloatField(blank=True, null=True)),
-                ('gpu_memory_mb', models.FloatField(blank=True, null=True)),
-                ('history', models.JSONField(default=list, help_text='[{step, train_loss, val_loss, tokens_per_s, ...}]')),
-                ('metrics', models.JSONField(default=dict, help_text='Final metrics (val loss, test accuracy, ...).')),
-                ('checkpoint_path', models.CharField(blank=True, max_length=500)),
-                ('artifact_path', models.CharField(blank=True, max_length=500)),
-                ('base_model', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='specialists.catalogmodel')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='training_runs', to='discovery.taskcluster')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='training_runs', to='specialists.trainingdataset')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='projects.project')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("stage", models.CharField(blank=True, max_length=64)),
+                ("progress", models.FloatField(default=0.0)),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("error", models.TextField(blank=True)),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("lora", "LoRA adapter on a small LM"),
+                            ("classifier", "Classifier on sentence embeddings"),
+                        ],
+                        default="lora",
+                        max_length=16,
+                    ),
+                ),
+                ("method", models.CharField(blank=True, help_text="lora, qlora or classifier (as run).", max_length=8)),
+                (
+                    "params",
+                    models.JSONField(default=dict, help_text="Hyper-parameters; defaults filled in at creation."),
+                ),
+                ("queue", models.CharField(default="gpu", max_length=8)),
+                ("memory_estimate_mb", models.IntegerField(default=0, help_text="GPU memory the job needs to start.")),
+                ("gpu_worker", models.CharField(blank=True, help_text="The worker that runs it now.", max_length=200)),
+                ("step", models.IntegerField(default=0)),
+                ("total_steps", models.IntegerField(default=0)),
+                ("tokens_per_s", models.FloatField(blank=True, null=True)),
+                ("eta_s", models.FloatField(blank=True, null=True)),
+                ("gpu_memory_mb", models.FloatField(blank=True, null=True)),
+                (
+                    "history",
+                    models.JSONField(default=list, help_text="[{step, train_loss, val_loss, tokens_per_s, ...}]"),
+                ),
+                ("metrics", models.JSONField(default=dict, help_text="Final metrics (val loss, test accuracy, ...).")),
+                ("checkpoint_path", models.CharField(blank=True, max_length=500)),
+                ("artifact_path", models.CharField(blank=True, max_length=500)),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="specialists.catalogmodel",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="training_runs",
+                        to="discovery.taskcluster",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="training_runs",
+                        to="specialists.trainingdataset",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="projects.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'abstract': False,
+                "ordering": ["-created_at"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='DatasetExample',
+            name="DatasetExample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('split', models.CharField(choices=[('train', 'Train'), ('val', 'Validation'), ('test', 'Test')], max_length=5)),
-                ('group_key', models.CharField(help_text='Trace or conversation: one group, one split.', max_length=64)),
-                ('call', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='calls.call')),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='examples', to='specialists.trainingdataset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "split",
+                    models.CharField(
+                        choices=[("train", "Train"), ("val", "Validation"), ("test", "Test")], max_length=5
+                    ),
+                ),
+                (
+                    "group_key",
+                    models.CharField(help_text="Trace or conversation: one group, one split.", max_length=64),
+                ),
+                (
+                    "call",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="calls.call"),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="examples",
+                        to="specialists.trainingdataset",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['dataset', 'split'], name='dataset_example_split')],
-                'constraints': [models.UniqueConstraint(fields=('dataset', 'call'), name='dataset_example_unique_call')],
+                "indexes": [models.Index(fields=["dataset", "split"], name="dataset_example_split")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("dataset", "call"), name="dataset_example_unique_call")
+                ],
             },
         ),
     ]

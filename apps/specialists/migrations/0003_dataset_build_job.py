@@ -9,81 +9,93 @@ def built_before(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('specialists', '0002_seed_catalog'),
+        ("specialists", "0002_seed_catalog"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trainingdataset',
-            name='attempt',
+            model_name="trainingdataset",
+            name="attempt",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='calls_done',
-            field=models.IntegerField(default=0, help_text='Calls read so far by the build.'),
+            model_name="trainingdataset",
+            name="calls_done",
+            field=models.IntegerField(default=0, help_text="Calls read so far by the build."),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='calls_total',
-            field=models.IntegerField(default=0, help_text='Calls the build reads.'),
+            model_name="trainingdataset",
+            name="calls_total",
+            field=models.IntegerField(default=0, help_text="Calls the build reads."),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='cancel_requested',
+            model_name="trainingdataset",
+            name="cancel_requested",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='error',
+            model_name="trainingdataset",
+            name="error",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='finished_at',
+            model_name="trainingdataset",
+            name="finished_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='heartbeat_at',
+            model_name="trainingdataset",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='message',
+            model_name="trainingdataset",
+            name="message",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='progress',
+            model_name="trainingdataset",
+            name="progress",
             field=models.FloatField(default=0.0),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='stage',
+            model_name="trainingdataset",
+            name="stage",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='started_at',
+            model_name="trainingdataset",
+            name="started_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16),
+            model_name="trainingdataset",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("cancelled", "Cancelled"),
+                ],
+                db_index=True,
+                default="queued",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='trainingdataset',
-            name='worker',
+            model_name="trainingdataset",
+            name="worker",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='gpu_waits',
-            field=models.PositiveIntegerField(default=0, help_text='Times a worker put it back to wait for GPU memory; each re-send is delayed.'),
+            model_name="trainingrun",
+            name="gpu_waits",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Times a worker put it back to wait for GPU memory; each re-send is delayed."
+            ),
         ),
         migrations.RunPython(built_before, migrations.RunPython.noop),
     ]
