@@ -13,6 +13,7 @@ from apps.curation.api import router as curation_router
 from apps.discovery.api import router as discovery_router
 from apps.evaluation.api import router as evaluation_router
 from apps.fleet.api import router as fleet_router
+from apps.monitoring.api import router as monitoring_router
 from apps.serving.api import router as serving_router
 from apps.specialists.api import router as specialists_router
 from apps.specialists.api_training import router as training_router
@@ -43,6 +44,7 @@ api.add_router("/v1", evaluation_router)
 api.add_router("/v1", approvals_router)
 api.add_router("/v1", fleet_router)
 api.add_router("/v1", serving_router)
+api.add_router("/v1", monitoring_router)
 
 
 def _error(

@@ -1,6 +1,8 @@
 """Settings, read from the environment (see .env.example for every variable and its default)."""
 
+import os
 from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,6 +45,7 @@ INSTALLED_APPS = [
     "apps.evaluation",
     "apps.approvals",
     "apps.serving",
+    "apps.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -309,3 +312,26 @@ EMAIL_BACKEND = (
 )
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "downshift@localhost")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+# Metrics: GET /metrics in Prometheus's text format (controlplane/metrics.py), served by the web and the gateway.
+# Their processes (gunicorn and uvicorn workers) count into files under PROMETHEUS_MULTIPROC_DIR, which every
+# scrape adds up (prometheus-client's multiprocess mode): the variable is set here, before anything imports
+# prometheus_client. Keep the folder local to the host or container (not a volume others share: files are
+# named by process id). A scrape is allowed from METRICS_ALLOW_NETWORKS (the client's address, not
+# X-Forwarded-For; default loopback only) or with `Authorization: Bearer <METRICS_TOKEN>` ("" : no token
+# accepted). Job durations are read from the jobs that finished in the last METRICS_JOB_WINDOW_S.
+METRICS_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", "") or str(VAR_DIR / "prometheus")).resolve()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
+
+def _networks(name: str, default: list[str]) -> list[IPv4Network | IPv6Network]:
+    try:
+        return [ip_network(item, strict=False) for item in env_list(name, default)]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must list networks such as 10.0.0.0/8,::1/128: {exc}") from exc
+
+
+METRICS_ALLOW_NETWORKS = _networks("METRICS_ALLOW_NETWORKS", ["127.0.0.0/8", "::1/128"])
+METRICS_JOB_WINDOW_S = env_int("METRICS_JOB_WINDOW_S", 86400, minimum=60)

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 from controlplane.api import api
+from controlplane.metrics import metrics
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -16,9 +17,11 @@ urlpatterns = [
     # The gateway: OpenAI-compatible, at /v1/ like the API it stands in for (served by uvicorn, controlplane.asgi).
     path("v1/", include("apps.serving.gateway.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("apps.projects.urls")),
+    path("p/<slug:slug>/", include("apps.monitoring.urls")),
     path("p/<slug:slug>/", include("apps.calls.urls")),
     path("p/<slug:slug>/curation/", include("apps.curation.urls")),
     path("p/<slug:slug>/tasks/", include("apps.discovery.urls")),

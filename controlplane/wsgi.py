@@ -10,6 +10,9 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 
 application = get_wsgi_application()
+from controlplane.metrics import metrics_dir_prepare  # noqa: E402  (after django.setup())
+
+metrics_dir_prepare()  # a previous run's counters go when none of its processes lives
 import_module(settings.ROOT_URLCONF)  # every page and API module, at start-up rather than on a request
 
 # Build the PII engine before the first request (with gunicorn --preload, once, shared by the workers):

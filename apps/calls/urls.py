@@ -4,7 +4,7 @@ from apps.calls import views
 
 app_name = "calls"
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("dashboard/", views.dashboard, name="dashboard"),
     path("calls/", views.call_list, name="list"),
     path("calls/<uuid:call_id>/", views.call_detail, name="detail"),
     path("calls/<uuid:call_id>/json/", views.call_raw, name="raw"),

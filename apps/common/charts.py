@@ -245,3 +245,85 @@ def scatter(
         )
     out.append("</svg>")
     return mark_safe("".join(out))  # every piece of text above is escaped
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: Sequence[float]
+    colour: int = 0  # drawn with class chart-series-<colour>
+
+
+def stacked_area(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    title: str,
+    width: int = 1160,
+    height: int = 260,
+    y_label: str = "",
+    max_x_labels: int = 16,
+    fmt: Callable[[float], str] = _fmt_number,
+) -> SafeString:
+    """Series stacked over ordered labels (time), each a band on the ones before it, with the y axis and
+    gridlines of column_chart. Hovering a label's column lists its values; a single label spans the width."""
+    left, right, top, bottom = 52, 12, 14, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(labels)
+    totals = [sum(s.values[i] for s in series) for i in range(n)]
+    ticks = nice_ticks(max(totals, default=0))
+    top_value = ticks[-1]
+    xs = [left + plot_w * i / (n - 1) for i in range(n)] if n > 1 else [float(left), float(width - right)]
+
+    def y(value: float) -> float:
+        return top + plot_h - plot_h * value / top_value
+
+    out = [
+        f'<svg class="chart chart-area" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for tick in ticks:
+        ty = y(tick)
+        out.append(f'<line class="chart-grid" x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}"/>')
+        out.append(
+            f'<text class="chart-axis" x="{left - 8}" y="{ty + 4:.1f}" text-anchor="end">{escape(fmt(tick))}</text>'
+        )
+    if y_label:
+        out.append(
+            f'<text class="chart-axis chart-axis-title" transform="translate(12 {top + plot_h / 2:.1f}) rotate(-90)" '
+            f'text-anchor="middle">{escape(y_label)}</text>'
+        )
+    below = [0.0] * n
+    for s in series:
+        above = [below[i] + s.values[i] for i in range(n)]
+        if n and any(s.values):
+            upper, lower = (above, below) if n > 1 else (above * 2, below * 2)
+            edge = [f"{x:.1f},{y(v):.1f}" for x, v in zip(xs, upper, strict=True)]
+            back = [f"{x:.1f},{y(v):.1f}" for x, v in reversed(list(zip(xs, lower, strict=True)))]
+            out.append(
+                f'<polygon class="chart-series-{s.colour % 10}" points="{" ".join(edge + back)}">'
+                f"<title>{escape(s.name)}</title></polygon>"
+            )
+        below = above
+    slot = plot_w / max(n - 1, 1)
+    every = max(1, math.ceil(n / max_x_labels))
+    for i, label in enumerate(labels):
+        x = xs[i] if n > 1 else left + plot_w / 2
+        values = ", ".join(f"{s.name} {fmt(s.values[i])}" for s in series)
+        hit_x = max(x - slot / 2, left) if n > 1 else left
+        hit_w = min(slot, width - right - hit_x) if n > 1 else plot_w
+        out.append(
+            f'<g class="chart-item"><title>{escape(f"{label}: {values}")}</title>'
+            f'<rect class="chart-hit" x="{hit_x:.1f}" y="{top}" width="{hit_w:.1f}" height="{plot_h}"/></g>'
+        )
+        if i % every == 0:
+            out.append(
+                f'<text class="chart-axis" x="{x:.1f}" y="{height - bottom + 18}" text-anchor="middle">'
+                f"{escape(label)}</text>"
+            )
+    out.append(
+        f'<line class="chart-baseline" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>'
+    )
+    out.append("</svg>")
+    return mark_safe("".join(out))  # every piece of text above is escaped

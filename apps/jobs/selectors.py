@@ -1,7 +1,13 @@
 """Reads across every job kind."""
 
+from datetime import datetime
+
+from django.apps import apps
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Extract
+
 from apps.jobs import registry
-from apps.jobs.models import Job, JobStatus
+from apps.jobs.models import TERMINAL_STATUSES, Job, JobStatus
 
 
 def job_running_on(*, worker: str) -> tuple[str, Job] | None:
@@ -16,3 +22,22 @@ def job_running_on(*, worker: str) -> tuple[str, Job] | None:
         if job is not None:
             found.append((kind.label, job))
     return max(found, key=lambda item: item[1].started_at or item[1].created_at) if found else None
+
+
+def job_durations_finished(*, since: datetime) -> list[tuple[str, str, float]]:
+    """(kind, status, seconds from start to finish) of each job of every kind that finished since `since`, in
+    one query. The kind is the job model's name (e.g. trainingrun): every process knows it, registered or not."""
+    models = [model for model in apps.get_models() if issubclass(model, Job)]
+    querysets = [
+        model._default_manager.filter(status__in=TERMINAL_STATUSES, finished_at__gte=since, started_at__isnull=False)
+        .order_by()
+        .annotate(
+            job_kind=Value(model._meta.model_name, output_field=CharField()),
+            seconds=Extract(F("finished_at") - F("started_at"), "epoch"),
+        )
+        .values_list("job_kind", "status", "seconds")
+        for model in models
+    ]
+    if not querysets:
+        return []
+    return [(kind, status, float(seconds)) for kind, status, seconds in querysets[0].union(*querysets[1:], all=True)]

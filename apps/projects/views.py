@@ -74,7 +74,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
         add_domain_error(form, exc)
         return _project_list_page(request, form, status=exc.status)
     messages.success(request, f"Project {project.name} created. Create an API key to start sending calls.")
-    return redirect("calls:dashboard", slug=project.slug)
+    return redirect("monitoring:home", slug=project.slug)
 
 
 # --- API keys ---------------------------------------------------------------------------------------

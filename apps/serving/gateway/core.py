@@ -43,7 +43,7 @@ from apps.discovery.routing import NearestCentre, RouteBy
 from apps.evaluation.endpoint_client import chat_body
 from apps.evaluation.scoring import score
 from apps.projects.models import ApiKeyScope
-from apps.serving.gateway import log, pool
+from apps.serving.gateway import log, metrics, pool
 from apps.serving.gateway.answers import assemble_stream, completion_events, first_message, invalid_reason
 from apps.serving.gateway.state import Endpoint, Key, ProjectState, Specialist, cache
 from apps.serving.models import DeploymentMode
@@ -161,6 +161,7 @@ class Call:
         return record
 
     def log(self, record: dict[str, Any]) -> None:
+        metrics.observe(self.key.project_id, record)
         _in_background(asyncio.to_thread(log.append, self.key.project_id, record))
 
 
@@ -237,6 +238,7 @@ async def _shadow(
             metadata["downshift_shadow"] = await _agreement(specialist, call.body, llm_message, message)
         except ValueError as exc:
             metadata["downshift_shadow"] = {"agree": None, "reason": str(exc)}
+    metrics.observe(call.key.project_id, record)
     await asyncio.to_thread(log.append, call.key.project_id, record)
 
 
