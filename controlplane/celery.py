@@ -18,6 +18,8 @@ app.conf.task_routes = {
     "serving.drain_gateway_log": {"queue": "cpu"},
     "serving.check_health": {"queue": "cpu"},
     "serving.check_breakers": {"queue": "cpu"},
+    "serving.check_drift": {"queue": "cpu"},
+    "serving.advance_retraining": {"queue": "cpu"},
     "serving.start_backend": {"queue": "cpu"},  # HTTP calls to a vLLM server: no GPU here
     "serving.stop_backend": {"queue": "cpu"},
 }

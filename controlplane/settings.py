@@ -300,6 +300,33 @@ CELERY_BEAT_SCHEDULE["serving-breaker"] = {
     "options": {"expires": BREAKER_CHECK_S},
 }
 
+# Drift and retraining (apps.serving.drift): every RETRAIN_CHECK_S each specialist in production is checked, and
+# retraining is proposed when its task has new trainable calls, at least RETRAIN_NEW_CALLS_MIN and
+# RETRAIN_NEW_CALLS_SHARE of its dataset's size; or when of at least RETRAIN_MIN_RECENT_CALLS of the task's calls of
+# the last RETRAIN_RECENT_DAYS, RETRAIN_LOW_FIT_SHARE fit it less well than RETRAIN_FIT_PERCENTILE of its training
+# calls did; or when RETRAIN_UNASSIGNED_SHARE of the project's recent calls fit no task. A dismissed proposal is not
+# raised again for RETRAIN_QUIET_DAYS. A running round moves to its next step every RETRAIN_ADVANCE_S.
+RETRAIN_CHECK_S = env_float("RETRAIN_CHECK_S", 3600.0, minimum=10.0)
+RETRAIN_ADVANCE_S = env_float("RETRAIN_ADVANCE_S", 15.0, minimum=1.0)
+RETRAIN_NEW_CALLS_MIN = env_int("RETRAIN_NEW_CALLS_MIN", 100, minimum=1)
+RETRAIN_NEW_CALLS_SHARE = env_float("RETRAIN_NEW_CALLS_SHARE", 0.5, minimum=0.0)
+RETRAIN_RECENT_DAYS = env_int("RETRAIN_RECENT_DAYS", 7, minimum=1)
+RETRAIN_MIN_RECENT_CALLS = env_int("RETRAIN_MIN_RECENT_CALLS", 50, minimum=1)
+RETRAIN_FIT_PERCENTILE = env_float("RETRAIN_FIT_PERCENTILE", 10.0, minimum=1.0, maximum=50.0)
+RETRAIN_LOW_FIT_SHARE = env_float("RETRAIN_LOW_FIT_SHARE", 0.2, minimum=0.0, maximum=1.0)
+RETRAIN_UNASSIGNED_SHARE = env_float("RETRAIN_UNASSIGNED_SHARE", 0.2, minimum=0.0, maximum=1.0)
+RETRAIN_QUIET_DAYS = env_int("RETRAIN_QUIET_DAYS", 7, minimum=0)
+CELERY_BEAT_SCHEDULE["serving-drift"] = {
+    "task": "serving.check_drift",
+    "schedule": RETRAIN_CHECK_S,
+    "options": {"expires": RETRAIN_CHECK_S},
+}
+CELERY_BEAT_SCHEDULE["serving-retrain-advance"] = {
+    "task": "serving.advance_retraining",
+    "schedule": RETRAIN_ADVANCE_S,
+    "options": {"expires": RETRAIN_ADVANCE_S},
+}
+
 # E-mail (a tripped breaker tells the project's owners and admins): SMTP when EMAIL_HOST is set, else the
 # mail is written to the process's log. SITE_URL starts the links in mails and webhooks.
 EMAIL_HOST = env_str("EMAIL_HOST", "")

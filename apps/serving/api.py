@@ -12,9 +12,9 @@ from apps.approvals.services import Actor
 from apps.common.schemas import ErrorOut
 from apps.projects.auth import ProjectApiKey, require_scope
 from apps.projects.models import ApiKeyScope
-from apps.serving import selectors, services
+from apps.serving import retraining, selectors, services
 from apps.serving.interventions import deployment_reenable, deployment_rollback
-from apps.serving.models import Deployment
+from apps.serving.models import Deployment, RetrainProposal
 from apps.serving.schemas import (
     DeploymentFilterIn,
     DeploymentIn,
@@ -23,6 +23,9 @@ from apps.serving.schemas import (
     DeploymentPatchIn,
     EventFilterIn,
     EventListOut,
+    RetrainFilterIn,
+    RetrainProposalListOut,
+    RetrainProposalOut,
     RollbackIn,
     RollbackOut,
 )
@@ -131,7 +134,7 @@ def reenable_deployment(request: HttpRequest, deployment_id: UUID) -> Deployment
 @router.get(
     "/events",
     response={200: EventListOut, **_ERRORS},
-    summary="Serving events: breaker trips, re-enables, rollbacks; newest first",
+    summary="Serving events: breaker trips, re-enables, rollbacks, retraining proposed; newest first",
 )
 def list_events(request: HttpRequest, filters: Query[EventFilterIn]) -> dict[str, Any]:
     key = require_scope(request, ApiKeyScope.READ)
@@ -140,3 +143,59 @@ def list_events(request: HttpRequest, filters: Query[EventFilterIn]) -> dict[str
             selectors.serving_event_list(project=key.project, kind=filters.kind, task_id=filters.task)[: filters.limit]
         )
     }
+
+
+@router.get(
+    "/retrain-proposals",
+    response={200: RetrainProposalListOut, **_ERRORS},
+    summary="Retraining proposals and rounds, newest first",
+    description="Raised by the drift check for a task whose specialist in production no longer fits its calls, "
+    "with the reasons and figures; a started one shows its round: dataset, training run, evaluation, approval.",
+)
+def list_retrain_proposals(request: HttpRequest, filters: Query[RetrainFilterIn]) -> dict[str, Any]:
+    key = require_scope(request, ApiKeyScope.READ)
+    proposals = selectors.retrain_proposal_list(project=key.project, task_id=filters.task, status=filters.status)
+    return {"items": list(proposals[:100])}
+
+
+@router.get(
+    "/retrain-proposals/{proposal_id}",
+    response={200: RetrainProposalOut, **_ERRORS},
+    summary="One retraining proposal and its round",
+)
+def get_retrain_proposal(request: HttpRequest, proposal_id: UUID) -> RetrainProposal:
+    key = require_scope(request, ApiKeyScope.READ)
+    return selectors.retrain_proposal_get(project=key.project, proposal_id=proposal_id)
+
+
+@router.post(
+    "/retrain-proposals/{proposal_id}/start",
+    response={202: RetrainProposalOut, **_ERRORS},
+    summary="Run the retraining round",
+    description="Builds a dataset of the task's calls now (the frozen test split unchanged), trains from the recipe "
+    "of the specialist in production, evaluates it on the same test split, and requests approval of it: nothing "
+    "is deployed until an owner approves. Needs a key with the 'approve' and 'discover' scopes. A proposal that is "
+    "not waiting to start, or whose specialist is no longer deployed, is a 409.",
+)
+def start_retrain_proposal(request: HttpRequest, proposal_id: UUID) -> Status[RetrainProposal]:
+    key = require_scope(request, ApiKeyScope.APPROVE)
+    proposal = retraining.retrain_proposal_start(
+        proposal=selectors.retrain_proposal_get(project=key.project, proposal_id=proposal_id),
+        actor=Actor(api_key=key),
+    )
+    return Status(202, proposal)
+
+
+@router.post(
+    "/retrain-proposals/{proposal_id}/dismiss",
+    response={200: RetrainProposalOut, **_ERRORS},
+    summary="Dismiss a retraining proposal",
+    description="The drift check does not propose it again for RETRAIN_QUIET_DAYS. Needs a key with the 'approve' "
+    "scope. A running round, or one awaiting approval, is a 409.",
+)
+def dismiss_retrain_proposal(request: HttpRequest, proposal_id: UUID) -> RetrainProposal:
+    key = require_scope(request, ApiKeyScope.APPROVE)
+    return retraining.retrain_proposal_dismiss(
+        proposal=selectors.retrain_proposal_get(project=key.project, proposal_id=proposal_id),
+        actor=Actor(api_key=key),
+    )

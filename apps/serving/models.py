@@ -4,6 +4,7 @@ The gateway reads a project's deployments (selectors.deployment_routes) and is t
 Redis channel downshift:routes:<project id> (services.deployments_changed)."""
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -107,12 +108,14 @@ class EventKind(models.TextChoices):
     BREAKER_TRIPPED = "breaker_tripped", "Circuit breaker tripped"
     REENABLED = "reenabled", "Re-enabled by hand"
     ROLLBACK = "rollback", "Rolled back"
+    RETRAIN_PROPOSED = "retrain_proposed", "Retraining proposed"
 
 
 class ServingEvent(models.Model):
     """Something that changed where a task's calls go without a person choosing a deployment's settings: a
-    breaker trip (with the figures that tripped it), a re-enable, a rollback. Listed on the task's deployment
-    page and by GET /api/v1/events."""
+        breaker trip (with the figures that tripped it), a re-enable, a rollback, a retraining proposed (with the
+    figures that raised it). Listed on the task's deployment
+        page and by GET /api/v1/events."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="serving_events")
@@ -130,3 +133,109 @@ class ServingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.message}"
+
+
+class RetrainStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    RUNNING = "running", "Running"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    DISMISSED = "dismissed", "Dismissed"
+    FAILED = "failed", "Failed"
+
+
+class RetrainStep(models.TextChoices):
+    DATASET = "dataset", "Building the dataset"
+    TRAINING = "training", "Training"
+    EVALUATION = "evaluation", "Evaluating on the frozen test split"
+    APPROVAL = "approval", "Approval requested"
+
+
+OPEN_RETRAIN = ("proposed", "running")
+
+
+class RetrainProposal(models.Model):
+    """Retraining the specialist in production on a task, proposed by the drift check (apps.serving.drift)
+    with its reasons and figures, and the round it runs once an owner starts it: a new dataset of the task's
+    calls now, a training run from the recipe of `source_run`, an evaluation on the same frozen test split,
+    and an approval request. Each step is a job row of its own; `step` says which one the round waits on.
+    Nothing is deployed by the round: the candidate waits for an owner's approval on the evaluation report."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="retrain_proposals")
+    cluster = models.ForeignKey("discovery.TaskCluster", on_delete=models.CASCADE, related_name="retrain_proposals")
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="retrain_proposals"
+    )
+    source_run = models.ForeignKey(
+        "specialists.TrainingRun",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The specialist in production when it was proposed: the recipe the round trains from.",
+    )
+    reasons = models.JSONField(default=list, help_text='[{"code", "message"}]: the thresholds passed.')
+    figures = models.JSONField(default=dict, help_text="What the drift check measured (apps.serving.drift).")
+    status = models.CharField(max_length=20, choices=RetrainStatus.choices, default=RetrainStatus.PROPOSED)
+    step = models.CharField(max_length=12, choices=RetrainStep.choices, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    dataset = models.ForeignKey(
+        "specialists.TrainingDataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    training_run = models.ForeignKey(
+        "specialists.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    evaluation = models.ForeignKey(
+        "evaluation.Evaluation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approval = models.ForeignKey(
+        "approvals.SwapApproval", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    who = models.CharField(max_length=200, blank=True, help_text="Who started or dismissed it.")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_by_key = models.ForeignKey(
+        "projects.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster"],
+                condition=Q(status__in=OPEN_RETRAIN),
+                name="retrain_one_open_per_task",
+                violation_error_message="This task has a retraining proposed or running already",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["proposed", "running", "awaiting_approval", "dismissed", "failed"]),
+                name="retrain_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "-created_at"], name="retrain_project_time")]
+
+    def __str__(self) -> str:
+        return f"Retraining {self.get_status_display().lower()}"
+
+    @property
+    def current_job(self) -> Any:
+        """The job row the round waits on: its dataset, training run or evaluation; None outside those steps."""
+        if self.step == RetrainStep.DATASET:
+            return self.dataset
+        if self.step == RetrainStep.TRAINING:
+            return self.training_run
+        return self.evaluation if self.step == RetrainStep.EVALUATION else None
+
+    @property
+    def percent(self) -> int:
+        """The round's progress: a third per job step, each counted by its job's own progress."""
+        if self.status == RetrainStatus.AWAITING_APPROVAL:
+            return 100
+        order = [RetrainStep.DATASET, RetrainStep.TRAINING, RetrainStep.EVALUATION]
+        if self.step not in order:
+            return 0
+        job = self.current_job
+        return round((order.index(RetrainStep(self.step)) + (job.progress if job is not None else 0.0)) / 3 * 100)

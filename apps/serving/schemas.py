@@ -5,7 +5,7 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictInt
 
-from apps.serving.models import Deployment, ServingEvent
+from apps.serving.models import Deployment, RetrainProposal, ServingEvent
 
 
 class DeploymentIn(Schema):
@@ -96,11 +96,13 @@ class RollbackIn(Schema):
 
 class EventOut(Schema):
     id: UUID
-    kind: str = Field(description="breaker_tripped, reenabled or rollback")
+    kind: str = Field(description="breaker_tripped, reenabled, rollback or retrain_proposed")
     cluster: UUID = Field(description="The task")
     deployment: UUID | None
     message: str
-    figures: dict[str, Any] = Field(description="What tripped the breaker, or what a rollback changed")
+    figures: dict[str, Any] = Field(
+        description="What tripped the breaker, what a rollback changed, or the drift figures that proposed retraining"
+    )
     who: str
     created_at: datetime
 
@@ -118,7 +120,7 @@ class EventListOut(Schema):
 
 
 class EventFilterIn(Schema):
-    kind: Literal["breaker_tripped", "reenabled", "rollback"] | None = None
+    kind: Literal["breaker_tripped", "reenabled", "rollback", "retrain_proposed"] | None = None
     task: UUID | None = Field(None, description="Only this task's events")
     limit: int = Field(100, ge=1, le=1000)
 
@@ -126,3 +128,61 @@ class EventFilterIn(Schema):
 class RollbackOut(Schema):
     deployment: DeploymentOut | None = Field(description="The specialist now deployed; null: the task is on the LLM")
     event: EventOut
+
+
+class RetrainReasonOut(Schema):
+    code: str = Field(description="new_calls, low_fit or unassigned")
+    message: str
+
+
+class RetrainProposalOut(Schema):
+    id: UUID
+    task: UUID
+    deployment: UUID | None = Field(description="The deployment whose specialist it retrains")
+    status: str = Field(description="proposed, running, awaiting_approval, dismissed or failed")
+    step: str = Field(description="dataset, training, evaluation or approval; empty until it starts")
+    percent: int = Field(description="The round's progress, a third per job")
+    message: str
+    reasons: list[RetrainReasonOut]
+    figures: dict[str, Any] = Field(description="What the drift check measured (apps.serving.drift)")
+    dataset: UUID | None
+    training_run: UUID | None
+    evaluation: UUID | None
+    approval: UUID | None = Field(description="The approval request of the retrained candidate")
+    who: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_task(obj: RetrainProposal) -> UUID:
+        return obj.cluster_id
+
+    @staticmethod
+    def resolve_deployment(obj: RetrainProposal) -> UUID | None:
+        return obj.deployment_id
+
+    @staticmethod
+    def resolve_dataset(obj: RetrainProposal) -> UUID | None:
+        return obj.dataset_id
+
+    @staticmethod
+    def resolve_training_run(obj: RetrainProposal) -> UUID | None:
+        return obj.training_run_id
+
+    @staticmethod
+    def resolve_evaluation(obj: RetrainProposal) -> UUID | None:
+        return obj.evaluation_id
+
+    @staticmethod
+    def resolve_approval(obj: RetrainProposal) -> UUID | None:
+        return obj.approval_id
+
+
+class RetrainProposalListOut(Schema):
+    items: list[RetrainProposalOut]
+
+
+class RetrainFilterIn(Schema):
+    task: UUID | None = Field(None, description="Only this task's")
+    status: Literal["proposed", "running", "awaiting_approval", "dismissed", "failed"] | None = None

@@ -11,7 +11,7 @@ from apps.common.ids import as_uuid
 from apps.discovery.models import ClusterStatus, TaskCluster
 from apps.projects.models import Project
 from apps.serving import vllm
-from apps.serving.models import BackendKind, Deployment, DeploymentStatus, ServingEvent
+from apps.serving.models import BackendKind, Deployment, DeploymentStatus, RetrainProposal, RetrainStatus, ServingEvent
 from apps.specialists.models import SpecialistKind, TrainingRun
 
 LOCAL_BACKENDS = (BackendKind.CLASSIFIER, BackendKind.LOCAL_LORA)
@@ -122,3 +122,32 @@ def serving_event_list(
     if task_id is not None:
         events = events.filter(cluster_id=task_id)
     return events.order_by("-created_at", "-id")
+
+
+def retrain_proposal_list(
+    *, project: Project, task_id: UUID | None = None, status: str | None = None
+) -> QuerySet[RetrainProposal]:
+    """The project's retraining proposals and rounds, newest first, with their jobs; `task_id`, `status`: only
+    those."""
+    proposals = RetrainProposal.objects.filter(project=project).select_related(
+        "cluster", "dataset", "training_run", "evaluation", "approval", "deployment"
+    )
+    if task_id is not None:
+        proposals = proposals.filter(cluster_id=task_id)
+    if status:
+        proposals = proposals.filter(status=status)
+    return proposals.order_by("-created_at", "-id")
+
+
+def retrain_proposal_get(*, project: Project, proposal_id: Any) -> RetrainProposal:
+    uid = as_uuid(proposal_id)
+    proposal = retrain_proposal_list(project=project).filter(id=uid).first() if uid else None
+    if proposal is None:
+        raise NotFound("No such retraining proposal in this project")
+    return proposal
+
+
+def retrain_proposal_shown(*, cluster: TaskCluster) -> RetrainProposal | None:
+    """What the deployment page shows: the task's latest proposal unless it was dismissed."""
+    latest = retrain_proposal_list(project=cluster.project, task_id=cluster.id).first()
+    return latest if latest is not None and latest.status != RetrainStatus.DISMISSED else None

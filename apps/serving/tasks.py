@@ -52,3 +52,19 @@ def deployments_breaker_check_task() -> int:
     from apps.serving.breaker import deployments_breaker_check
 
     return deployments_breaker_check()
+
+
+@shared_task(name="serving.check_drift")
+def retrain_proposals_check_task() -> int:
+    """Celery beat, every RETRAIN_CHECK_S: retraining proposed for specialists whose task drifted."""
+    from apps.serving.retraining import retrain_proposals_check
+
+    return retrain_proposals_check()
+
+
+@shared_task(name="serving.advance_retraining")
+def retrain_rounds_advance_task() -> int:
+    """Celery beat, every RETRAIN_ADVANCE_S: each running retraining round moved to its next step."""
+    from apps.serving.retraining import retrain_rounds_advance
+
+    return retrain_rounds_advance()

@@ -1,6 +1,8 @@
 """The task's deployment page: the candidate serving the task (mode, canary share, backend health) and the
 past ones; owners and admins start a deployment from the approval in force, change its mode or canary
-share, and stop it. Every form posts to a view calling the services, and works without JavaScript."""
+share, and stop it. Its retraining panel shows a proposal of the drift check and, once started with one
+click, its round (dataset, training run, evaluation, approval request), polling while it runs. Every form
+posts to a view calling the services, and works without JavaScript."""
 
 from typing import Any
 from uuid import UUID
@@ -19,14 +21,15 @@ from apps.discovery.selectors import task_cluster_get
 from apps.evaluation.selectors import evaluation_candidate
 from apps.projects.forms import add_domain_error
 from apps.projects.pages import ProjectRequest, project_page, require_ability
-from apps.serving import selectors, services
+from apps.serving import retraining, selectors, services
 from apps.serving.breaker import deployment_window
 from apps.serving.forms import DeploymentChangeForm, DeploymentStartForm, RollbackForm
 from apps.serving.interventions import deployment_reenable, deployment_rollback
-from apps.serving.models import Deployment, DeploymentMode, DeploymentStatus
+from apps.serving.models import Deployment, DeploymentMode, DeploymentStatus, RetrainProposal
 
 TEMPLATE = "serving/deployment.html"
 FRAGMENT = "deployment-panel"
+RETRAIN_FRAGMENT = "retrain-panel"
 DEPLOY = "approve"  # the ability the services check: owners and admins
 
 
@@ -84,6 +87,7 @@ def panel_context(
         "modes": DeploymentMode,
         "rollback_form": rollback_form or RollbackForm(auto_id="rollback-%s"),
         "events": list(selectors.serving_event_list(project=request.project, task_id=cluster.id)[:20]),
+        "proposal": selectors.retrain_proposal_shown(cluster=cluster),
     }
 
 
@@ -219,3 +223,66 @@ def rollback(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> 
         cluster,
         f"Rolled back to {replacement.evaluation.candidate_name}, {replacement.mode} at {replacement.canary_percent}%.",
     )
+
+
+# --- retraining ---------------------------------------------------------------------------------------------
+
+
+def _retrain_done(
+    request: ProjectRequest, cluster: TaskCluster, *, notice: str = "", error: str = "", status: int = 200
+) -> HttpResponse:
+    if wants_fragment(request) or error:
+        context = panel_context(request, cluster) | {"retrain_notice": notice, "retrain_error": error}
+        return render_page(request, TEMPLATE, context, fragment=RETRAIN_FRAGMENT, status=status)
+    messages.success(request, notice)
+    return redirect("serving:deployment", slug=request.project.slug, cluster_id=cluster.id)
+
+
+def _proposal(request: ProjectRequest, cluster: TaskCluster, proposal_id: UUID) -> RetrainProposal:
+    proposal = selectors.retrain_proposal_get(project=request.project, proposal_id=proposal_id)
+    if proposal.cluster_id != cluster.id:
+        raise errors.NotFound("No such retraining proposal on this task")
+    return proposal
+
+
+@require_GET
+@project_page("view")
+def retrain(request: ProjectRequest, cluster_id: UUID) -> HttpResponse:
+    """The retraining panel alone (what a running round polls), or the whole page."""
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    context = panel_context(request, cluster)
+    return render_page(request, TEMPLATE, context, fragment=RETRAIN_FRAGMENT)
+
+
+@require_POST
+@project_page("view")
+def retrain_start(request: ProjectRequest, cluster_id: UUID, proposal_id: UUID) -> HttpResponse:
+    """One click: the round starts (dataset, training run, evaluation, approval request)."""
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    require_ability(request, DEPLOY)
+    try:
+        retraining.retrain_proposal_start(
+            proposal=_proposal(request, cluster, proposal_id), actor=Actor(user=request.user)
+        )
+    except (errors.NotFound, errors.PermissionDenied):
+        raise
+    except errors.DomainError as exc:
+        return _retrain_done(request, cluster, error=exc.message, status=exc.status)
+    return _retrain_done(request, cluster, notice="Retraining started: the dataset is being built.")
+
+
+@require_POST
+@project_page("view")
+def retrain_dismiss(request: ProjectRequest, cluster_id: UUID, proposal_id: UUID) -> HttpResponse:
+    """Not now: the drift check stays quiet about this specialist for RETRAIN_QUIET_DAYS."""
+    cluster = task_cluster_get(project=request.project, cluster_id=cluster_id)
+    require_ability(request, DEPLOY)
+    try:
+        retraining.retrain_proposal_dismiss(
+            proposal=_proposal(request, cluster, proposal_id), actor=Actor(user=request.user)
+        )
+    except (errors.NotFound, errors.PermissionDenied):
+        raise
+    except errors.DomainError as exc:
+        return _retrain_done(request, cluster, error=exc.message, status=exc.status)
+    return _retrain_done(request, cluster, notice="Retraining dismissed.")
