@@ -34,7 +34,7 @@ from apps.discovery.selectors import task_cluster_list
 from apps.evaluation.models import Evaluation
 from apps.evaluation.scoring.stats import Interval, wilson_interval
 from apps.projects.models import Project
-from apps.serving.models import Deployment, DeploymentMode
+from apps.serving.models import Deployment, DeploymentMode, DeploymentStatus
 from apps.serving.selectors import deployment_list
 
 CENTS = Decimal("0.00000001")  # Call.cost's precision
@@ -184,7 +184,15 @@ class TaskOffload:
             return "LLM only"
         mode = "Shadow" if deployment.mode == DeploymentMode.SHADOW else "Live"
         state = f"{mode} at {deployment.canary_percent}%"
-        return state if deployment.routes_to_specialist else f"{state}, not serving ({deployment.get_status_display()})"
+        if deployment.routes_to_specialist:
+            return state
+        if deployment.tripped_at is not None:
+            why = "its circuit breaker tripped"
+        elif deployment.status == DeploymentStatus.SERVING:
+            why = "its backend is down"
+        else:
+            why = deployment.get_status_display().lower()
+        return f"{state}, not serving: {why}"
 
     @property
     def evaluated(self) -> Interval | None:
