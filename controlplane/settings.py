@@ -182,6 +182,11 @@ UPLOAD_DIR = MEDIA_ROOT / "uploads"
 INGEST_MAX_CALLS = env_int("INGEST_MAX_CALLS", 10_000, minimum=1)
 INGEST_MAX_BYTES = env_int("INGEST_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
+# A call's request, response and metadata nest at most this deep; its timestamp lies between the start of
+# this year and this many hours from now (clocks drift; a call from year 1 or 9999 is a client bug).
+INGEST_MAX_DEPTH = env_int("INGEST_MAX_DEPTH", 64, minimum=8)
+INGEST_EARLIEST_YEAR = env_int("INGEST_EARLIEST_YEAR", 2000, minimum=1971)
+INGEST_MAX_FUTURE_HOURS = env_int("INGEST_MAX_FUTURE_HOURS", 24, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None

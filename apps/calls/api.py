@@ -44,6 +44,29 @@ _CALL_SCHEMA = {
 }
 
 
+def _read_body(request: HttpRequest, limit: int) -> bytes:
+    """The raw body, at most `limit` bytes. A chunked body has no Content-Length, so Django reads it as empty:
+    it is read from the WSGI stream (gunicorn passes it through de-chunked) up to the limit."""
+    too_big = TooLarge(f"The body is over the limit of {limit} bytes; send smaller batches", field="body")
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if chunked and not request.META.get("CONTENT_LENGTH"):
+        stream = request.META["wsgi.input"]
+        body = bytearray()
+        while len(body) <= limit:
+            chunk = stream.read(min(64 * 1024, limit + 1 - len(body)))
+            if not chunk:
+                return bytes(body)
+            body += chunk
+        raise too_big
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if length.isdigit() and int(length) > limit:
+        raise too_big
+    try:
+        return request.body
+    except RequestDataTooBig as exc:
+        raise too_big from exc
+
+
 @router.post(
     "/calls",
     response={200: IngestOut, 207: IngestOut, **_ERRORS},
@@ -73,12 +96,7 @@ _CALL_SCHEMA = {
 def create_calls(request: HttpRequest) -> Status[dict[str, Any]]:
     key = require_scope(request, "ingest")
     limit = settings.INGEST_MAX_BYTES
-    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-        raise TooLarge(f"The body is over the limit of {limit} bytes; send smaller batches", field="body")
-    try:
-        body = request.body
-    except RequestDataTooBig as exc:
-        raise TooLarge(f"The body is over the limit of {limit} bytes; send smaller batches", field="body") from exc
+    body = _read_body(request, limit)
     body = decompress(body, request.headers.get("Content-Encoding", ""), max_bytes=limit)
     batch = parse_body(body, request.content_type or "", max_calls=settings.INGEST_MAX_CALLS)
     result = services.calls_ingest(project=key.project, batch=batch)

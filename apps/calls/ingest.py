@@ -11,10 +11,11 @@ import hashlib
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from django.conf import settings
 
 from apps.common.errors import DomainError, TooLarge
 from apps.common.messages import content_text
@@ -98,6 +99,8 @@ class RecordErrors(Exception):
 
 
 def decompress(body: bytes, encoding: str, *, max_bytes: int) -> bytes:
+    """The body, gunzipped when it is gzip: every member of a multi-member body is read, and a truncated one
+    is refused whole (a 400), so no call of a cut-off batch is stored or silently dropped."""
     encoding = (encoding or "").strip().lower()
     if encoding in ("", "identity"):
         if body[:2] != b"\x1f\x8b":
@@ -107,14 +110,22 @@ def decompress(body: bytes, encoding: str, *, max_bytes: int) -> bytes:
         raise DomainError(
             f"Unsupported Content-Encoding '{encoding}'; send gzip or plain", field="Content-Encoding", status=415
         )
-    try:
-        decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = decomp.decompress(body, max_bytes + 1)
-    except (zlib.error, gzip.BadGzipFile) as exc:
-        raise DomainError(f"The body is not valid gzip: {exc}", field="body") from exc
-    if len(out) > max_bytes:
-        raise TooLarge(f"The uncompressed body is over the limit of {max_bytes} bytes", field="body")
-    return out
+    out = bytearray()
+    rest = body
+    while rest and rest.strip(b"\x00"):  # trailing NUL padding after the last member is allowed, as in gzip
+        try:
+            decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out += decomp.decompress(rest, max_bytes + 1 - len(out))
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise DomainError(f"The body is not valid gzip: {exc}", field="body") from exc
+        if len(out) > max_bytes:
+            raise TooLarge(f"The uncompressed body is over the limit of {max_bytes} bytes", field="body")
+        if not decomp.eof:
+            raise DomainError(
+                "The gzip body is truncated (it ends before the end of its data); nothing was stored", field="body"
+            )
+        rest = decomp.unused_data
+    return bytes(out)
 
 
 def parse_body(body: bytes, content_type: str, *, max_calls: int) -> Batch:
@@ -163,6 +174,18 @@ def _err(errors: list[dict[str, str]], name: str, message: str) -> None:
     errors.append({"field": name, "message": message})
 
 
+NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
+
+
+def _has_nul(value: Any, name: str, errors: list[dict[str, str]]) -> bool:
+    """Postgres text cannot hold NUL. A name, id or model with one is refused (rather than silently changed, as
+    it is what the call is filed and deduplicated under); in message texts, metadata and errors NUL is dropped."""
+    if isinstance(value, str) and "\x00" in value:
+        _err(errors, name, NUL_MESSAGE)
+        return True
+    return False
+
+
 def _short_str(raw: dict[str, Any], key: str, limit: int, errors: list[dict[str, str]], default: str = "") -> str:
     value = raw.get(key)
     if value is None:
@@ -173,7 +196,31 @@ def _short_str(raw: dict[str, Any], key: str, limit: int, errors: list[dict[str,
     if len(value) > limit:
         _err(errors, key, f"must be at most {limit} characters")
         return default
+    if _has_nul(value, key, errors):
+        return default
     return value
+
+
+def nested_too_deep(value: Any, limit: int) -> bool:
+    """Whether JSON-like data nests objects and lists more than `limit` levels (iteratively: no recursion)."""
+    stack: list[tuple[int, Any]] = [(1, value)]
+    while stack:
+        depth, item = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((depth + 1, child) for child in children)
+    return False
+
+
+def _check_timestamp_range(timestamp: datetime, now: datetime, errors: list[dict[str, str]]) -> None:
+    """A time far off (year 1, year 9999) is a client bug, and would break date arithmetic in every report."""
+    earliest = datetime(settings.INGEST_EARLIEST_YEAR, 1, 1, tzinfo=UTC)
+    latest = now + timedelta(hours=settings.INGEST_MAX_FUTURE_HOURS)
+    if not earliest <= timestamp <= latest:
+        _err(errors, "timestamp", f"must be between {earliest:%Y-%m-%d} and {latest:%Y-%m-%d %H:%M} UTC")
 
 
 def _count(value: Any, name: str, errors: list[dict[str, str]]) -> int | None:
@@ -243,6 +290,8 @@ def _check_request(request: Any, errors: list[dict[str, str]]) -> str:
     model = request.get("model")
     if not isinstance(model, str) or not model.strip() or len(model) > 200:
         _err(errors, "request.model", "is required: the model name the agent asked for")
+        model = ""
+    elif _has_nul(model, "request.model", errors):
         model = ""
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -315,6 +364,8 @@ def _normalise_response(
     if not isinstance(finish_reason, str) or len(finish_reason) > 32:
         _err(errors, "response.finish_reason", "must be a short string")
         finish_reason = ""
+    elif _has_nul(finish_reason, "response.finish_reason", errors):
+        finish_reason = ""
     return message, finish_reason, extras
 
 
@@ -330,6 +381,12 @@ def validate_record(raw: Any, *, now: datetime, ignored: set[str]) -> CallRow:
     for key in raw:
         if key not in KNOWN_FIELDS:
             ignored.add(key)
+    limit = settings.INGEST_MAX_DEPTH
+    for name, value in raw.items():
+        if nested_too_deep(value, limit):
+            _err(errors, str(name), f"is nested more than {limit} levels deep")
+    if errors:  # the checks below (and storage) walk the data recursively
+        raise RecordErrors(errors)
 
     model = _check_request(raw.get("request"), errors)
     if "response" not in raw:
@@ -348,6 +405,8 @@ def validate_record(raw: Any, *, now: datetime, ignored: set[str]) -> CallRow:
     if client_id is not None and (not isinstance(client_id, str) or not client_id or len(client_id) > 200):
         _err(errors, "id", "must be a non-empty string of at most 200 characters")
         client_id = None
+    elif _has_nul(client_id, "id", errors):
+        client_id = None
     agent = _short_str(raw, "agent", 200, errors) or _short_str(raw, "client_id", 200, errors)
     workload = _short_str(raw, "workload", 200, errors) or _short_str(raw, "workload_id", 200, errors)
     trace_id = _short_str(raw, "trace_id", 128, errors)
@@ -360,6 +419,8 @@ def validate_record(raw: Any, *, now: datetime, ignored: set[str]) -> CallRow:
             timestamp = parse_timestamp(raw["timestamp"])
         except (ValueError, OverflowError, OSError) as exc:
             _err(errors, "timestamp", str(exc) if "ISO" in str(exc) else f"is not a valid time: {exc}")
+        else:
+            _check_timestamp_range(timestamp, now, errors)
 
     usage = raw.get("usage", extras.get("usage"))
     prompt_tokens = completion_tokens = None

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from apps.common.ids import as_uuid
-from apps.common.schemas import FieldErrorOut
+from apps.common.schemas import FieldErrorOut, Instant
 
 
 class RejectedOut(Schema):
@@ -35,8 +35,8 @@ class CallFilterIn(Schema):
         "", "yes", "no", "duplicate", "near_duplicate", "error", "empty_response", "truncated", "too_long",
         "invalid_tool_json",
     ] = Field("", description="yes: trainable calls; no: excluded ones; or one exclusion reason")  # fmt: skip
-    since: datetime | None = Field(None, description="Calls at or after this time (ISO 8601)")
-    until: datetime | None = Field(None, description="Calls before this time (ISO 8601)")
+    since: Instant | None = Field(None, description="Calls at or after this time (ISO 8601)")
+    until: Instant | None = Field(None, description="Calls before this time (ISO 8601)")
     cluster: str = Field("", description="Calls in this task (its id), or `none` for calls in no task")
     cursor: str | None = Field(None, description="next_cursor from the previous page")
     limit: int = Field(50, ge=1, le=500)

@@ -176,7 +176,7 @@ def dashboard_get(*, project: Project, days: int = 14) -> Dashboard:
     last = base.order_by("-timestamp").values_list("timestamp", flat=True).first()
     first = base.order_by("timestamp").values_list("timestamp", flat=True).first()
     end = last or timezone.now()
-    start = end - timedelta(days=days)
+    start = end - timedelta(days=days) if end.year > 1 else end  # a call stored at year 1 has nothing before it
     hourly = first is not None and end - max(first, start) <= timedelta(days=2)
     trunc = TruncHour("timestamp") if hourly else TruncDay("timestamp")
     rows = (

@@ -51,9 +51,10 @@ def _over_time_chart(request: ProjectRequest, data: selectors.Dashboard) -> Safe
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     keys: list[Any] = []
     key = first
-    while key <= last:
-        keys.append(key)
+    keys.append(key)
+    while key < last:  # never past `last`: a bucket at the end of time (9999-12-31) has no next one
         key = key + step
+        keys.append(key)
     bars = []
     for key in keys:
         row = by_key.get(key, {"calls": 0, "errors": 0, "cost": 0.0})

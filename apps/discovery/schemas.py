@@ -5,15 +5,17 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from apps.common.schemas import MAX_DB_INT, Instant
+
 
 class DiscoveryRunIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime | None = Field(None, description="Only calls at or after this time (ISO 8601)")
-    until: datetime | None = Field(None, description="Only calls before this time (ISO 8601)")
+    since: Instant | None = Field(None, description="Only calls at or after this time (ISO 8601)")
+    until: Instant | None = Field(None, description="Only calls before this time (ISO 8601)")
     agents: list[str] = Field([], description="Only these agents' calls; all agents when empty")
     min_cluster_size: int | None = Field(
-        None, ge=2, description="The fewest calls a task may have; chosen from the data when omitted"
+        None, ge=2, le=MAX_DB_INT, description="The fewest calls a task may have; chosen from the data when omitted"
     )
 
 

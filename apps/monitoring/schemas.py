@@ -5,14 +5,15 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from apps.common.schemas import Instant
 from apps.monitoring.selectors import Bucket, Counts, TaskOffload
 
 
 class OffloadFilterIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime | None = Field(None, description="From this time (ISO 8601); default: 7 days before until")
-    until: datetime | None = Field(None, description="Before this time (ISO 8601); default: now")
+    since: Instant | None = Field(None, description="From this time (ISO 8601); default: 7 days before until")
+    until: Instant | None = Field(None, description="Before this time (ISO 8601); default: now")
 
 
 class CountsOut(Schema):

@@ -177,3 +177,20 @@ def test_openapi_describes_the_discovery_endpoints(client: Client) -> None:
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert {"create_discovery_run", "get_discovery_run", "list_clusters", "get_cluster"} <= operations
     assert client.get("/api/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"since": "2026-01-01T00:00:00-21:00"}, "since", "UTC offsets range from -18:00 to +18:00"),
+        ({"until": "2026-01-01T00:00:00+18:30"}, "until", "UTC offsets range from -18:00 to +18:00"),
+        ({"min_cluster_size": 2**31}, "min_cluster_size", "Input should be less than or equal to 2147483647"),
+    ],
+)
+def test_an_impossible_window_or_size_is_422_naming_the_field(
+    api_client: Client, body: dict[str, Any], field: str, message: str
+) -> None:
+    response = post(api_client, body)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": field, "message": message}]
+    assert not DiscoveryRun.objects.exists()

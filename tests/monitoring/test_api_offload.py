@@ -68,6 +68,7 @@ def test_an_older_period_has_only_its_calls(api_client: Client) -> None:
         ({"until": "2026-13-40"}, "until"),
         ({"since": NOW.isoformat(), "until": (NOW - timedelta(days=1)).isoformat()}, "until"),
         ({"since": (NOW - timedelta(days=400)).isoformat()}, "since"),
+        ({"since": "2026-11-20T00:00:00-21:00"}, "since"),  # offsets end at -18:00
     ],
 )
 def test_bad_dates_are_a_422_naming_the_field(api_client: Client, params: dict[str, str], field: str) -> None:
