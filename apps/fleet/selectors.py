@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from apps.common.errors import NotFound
 from apps.fleet.models import GpuWorker
-from apps.projects.models import ROLE_ABILITIES, Membership
 
 # A worker that stopped cleanly has its heartbeat set to this instant: offline at once, and told apart
 # from one that died (whose last heartbeat is kept).
@@ -25,14 +24,10 @@ class WorkerStatus:
 
 
 def user_may_manage_workers(*, user: User | AnonymousUser) -> bool:
-    """GPU workers are shared by every project and there is no global role, so the rule is: staff and
-    superusers, and anyone who is an admin of at least one project (the role with "manage_workers")."""
-    if not user.is_authenticated:
-        return False
-    if user.is_staff or user.is_superuser:
-        return True
-    roles = [role for role, abilities in ROLE_ABILITIES.items() if "manage_workers" in abilities]
-    return Membership.objects.filter(user=user, role__in=roles).exists()
+    """GPU workers belong to the installation, not to a project: they run every project's jobs, so only site
+    administrators (staff and superusers) see and manage them. A project's admins see their own project's
+    jobs, with the worker that runs each, on the job pages."""
+    return bool(user.is_authenticated and (user.is_staff or user.is_superuser))
 
 
 def worker_status(*, worker: GpuWorker, now: datetime | None = None) -> str:

@@ -5,6 +5,7 @@ from typing import Any
 from unittest.mock import MagicMock
 
 import pytest
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from apps.discovery.models import TaskCluster
@@ -14,6 +15,12 @@ from apps.projects.models import Project
 from apps.specialists.models import TrainingDataset, TrainingRun
 
 H200 = {"index": 0, "name": "NVIDIA H200", "memory_total_mb": 143771, "memory_used_mb": 20480, "utilization": 37}
+
+
+@pytest.fixture
+def site_admin(make_user: Callable[..., User]) -> User:
+    """A site administrator (staff): workers belong to the installation, and only staff manage them."""
+    return make_user("site-admin", is_staff=True)
 
 
 @pytest.fixture

@@ -15,38 +15,41 @@ from apps.specialists.models import TrainingRun
 
 
 def test_who_may_manage_workers(
+    site_admin: User,
     admin_user: User,
     owner: User,
     engineer: User,
     viewer: User,
     make_user: Callable[..., User],
 ) -> None:
-    assert user_may_manage_workers(user=admin_user)
-    assert user_may_manage_workers(user=make_user("ops", is_staff=True))
+    assert user_may_manage_workers(user=site_admin)
     assert user_may_manage_workers(user=make_user("root", is_superuser=True))
-    for user in (owner, engineer, viewer, make_user("nobody")):
+    # Workers belong to the installation: a project's admin, like every other role, does not manage them.
+    for user in (admin_user, owner, engineer, viewer, make_user("nobody")):
         assert not user_may_manage_workers(user=user)
 
 
-def test_an_admin_of_any_project_may_manage_workers(outsider: User) -> None:
-    assert user_may_manage_workers(user=outsider)  # workers are shared by every project
+def test_an_admin_of_a_project_may_not_drain_a_worker(make_worker: Callable[..., GpuWorker], outsider: User) -> None:
+    make_worker()
+    with pytest.raises(PermissionDenied):
+        services.worker_drain(name="celery@gpu-1", by=outsider)
 
 
-def test_drain_and_resume(make_worker: Callable[..., GpuWorker], admin_user: User) -> None:
+def test_drain_and_resume(make_worker: Callable[..., GpuWorker], site_admin: User) -> None:
     make_worker("celery@gpu-1")
-    assert services.worker_drain(name="celery@gpu-1", by=admin_user).draining
+    assert services.worker_drain(name="celery@gpu-1", by=site_admin).draining
     assert GpuWorker.objects.get(name="celery@gpu-1").draining
     assert [row.status for row in worker_list()] == [WorkerStatus.DRAINING]
-    assert not services.worker_resume(name="celery@gpu-1", by=admin_user).draining
+    assert not services.worker_resume(name="celery@gpu-1", by=site_admin).draining
     assert [row.status for row in worker_list()] == [WorkerStatus.ONLINE]
 
 
-def test_concurrency_is_bounded(make_worker: Callable[..., GpuWorker], admin_user: User) -> None:
+def test_concurrency_is_bounded(make_worker: Callable[..., GpuWorker], site_admin: User) -> None:
     make_worker("celery@gpu-1")
-    assert services.worker_concurrency_set(name="celery@gpu-1", concurrency=4, by=admin_user).concurrency == 4
+    assert services.worker_concurrency_set(name="celery@gpu-1", concurrency=4, by=site_admin).concurrency == 4
     for bad in (0, services.MAX_CONCURRENCY + 1):
         with pytest.raises(DomainError) as info:
-            services.worker_concurrency_set(name="celery@gpu-1", concurrency=bad, by=admin_user)
+            services.worker_concurrency_set(name="celery@gpu-1", concurrency=bad, by=site_admin)
         assert info.value.field == "concurrency"
     assert GpuWorker.objects.get(name="celery@gpu-1").concurrency == 4
 
@@ -55,23 +58,23 @@ def test_cancel_asks_the_current_run_to_stop(
     make_worker: Callable[..., GpuWorker],
     make_run: Callable[..., TrainingRun],
     project: Project,
-    admin_user: User,
+    site_admin: User,
 ) -> None:
     run = make_run(project, status=JobStatus.RUNNING, gpu_worker="celery@gpu-1")
     make_worker("celery@gpu-1", current_job=str(run.id))
-    assert services.worker_job_cancel(name="celery@gpu-1", by=admin_user).id == run.id
+    assert services.worker_job_cancel(name="celery@gpu-1", by=site_admin).id == run.id
     run.refresh_from_db()
     assert run.cancel_requested and run.status == JobStatus.RUNNING
 
 
-def test_cancel_without_a_job_is_a_conflict(make_worker: Callable[..., GpuWorker], admin_user: User) -> None:
+def test_cancel_without_a_job_is_a_conflict(make_worker: Callable[..., GpuWorker], site_admin: User) -> None:
     make_worker("celery@gpu-1")
     with pytest.raises(Conflict):
-        services.worker_job_cancel(name="celery@gpu-1", by=admin_user)
+        services.worker_job_cancel(name="celery@gpu-1", by=site_admin)
 
 
 def test_actions_need_an_admin_and_an_existing_worker(
-    make_worker: Callable[..., GpuWorker], owner: User, admin_user: User
+    make_worker: Callable[..., GpuWorker], owner: User, site_admin: User
 ) -> None:
     make_worker("celery@gpu-1")
     with pytest.raises(PermissionDenied):
@@ -82,7 +85,7 @@ def test_actions_need_an_admin_and_an_existing_worker(
         services.worker_job_cancel(name="celery@gpu-1", by=owner)
     assert not GpuWorker.objects.get(name="celery@gpu-1").draining
     with pytest.raises(NotFound):
-        services.worker_resume(name="celery@nowhere", by=admin_user)
+        services.worker_resume(name="celery@nowhere", by=site_admin)
 
 
 def test_statuses_follow_the_heartbeat_age(make_worker: Callable[..., GpuWorker]) -> None:

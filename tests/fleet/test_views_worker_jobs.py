@@ -25,7 +25,7 @@ def test_a_job_records_the_celery_worker_that_runs_it() -> None:
 
 
 def test_the_page_shows_a_running_job_of_any_kind(
-    login: Callable[[User], Client], admin_user: User, make_worker: Callable[..., GpuWorker], project: Project
+    login: Callable[[User], Client], site_admin: User, make_worker: Callable[..., GpuWorker], project: Project
 ) -> None:
     make_worker("celery@cpu-1", queues=["cpu"], gpus=[])
     make_worker("celery@cpu-2", queues=["cpu"], gpus=[])
@@ -38,7 +38,7 @@ def test_the_page_shows_a_running_job_of_any_kind(
         progress=0.25,
         started_at=timezone.now(),
     )
-    html = login(admin_user).get("/workers/").content.decode()
+    html = login(site_admin).get("/workers/").content.decode()
     busy = html[html.index("celery@cpu-1") : html.index("celery@cpu-2")]
     assert "Upload" in busy and "importing · 25%" in busy and "idle" not in busy
     assert "idle" in html[html.index("celery@cpu-2") :]

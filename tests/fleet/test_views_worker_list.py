@@ -16,8 +16,8 @@ URL = "/workers/"
 
 
 @pytest.fixture
-def admin_client(login: Callable[[User], Client], admin_user: User) -> Client:
-    return login(admin_user)
+def admin_client(login: Callable[[User], Client], site_admin: User) -> Client:
+    return login(site_admin)
 
 
 def test_the_page_lists_workers_with_status_gpus_and_current_job(
@@ -71,11 +71,13 @@ def test_other_roles_get_403(login: Callable[[User], Client], role: str, request
     assert 'href="/workers/"' not in client.get("/").content.decode()
 
 
-def test_an_admin_of_another_project_and_staff_may_open_it(
-    login: Callable[[User], Client], outsider: User, make_user: Callable[..., User]
+def test_staff_may_open_it_and_a_project_admin_may_not(
+    login: Callable[[User], Client], admin_user: User, make_user: Callable[..., User]
 ) -> None:
-    assert login(outsider).get(URL).status_code == 200
     assert login(make_user("ops", is_staff=True)).get(URL).status_code == 200
+    client = login(admin_user)  # an admin of a project
+    assert client.get(URL).status_code == 403
+    assert client.post(f"{URL}celery@gpu-1/drain/").status_code == 403
 
 
 def test_a_person_in_no_project_gets_403(login: Callable[[User], Client], make_user: Callable[..., User]) -> None:
