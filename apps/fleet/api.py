@@ -3,6 +3,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router
 
+from apps.common.errors import PermissionDenied
 from apps.common.schemas import ErrorOut
 from apps.fleet import selectors
 from apps.fleet.schemas import WorkerListOut
@@ -35,10 +36,15 @@ def _worker_out(row: selectors.WorkerRow) -> dict[str, Any]:
     response={200: WorkerListOut, 401: ErrorOut, 403: ErrorOut},
     summary="List the GPU workers",
     description=(
-        "Every registered Celery worker with its status, queues and GPUs, live ones first. GPU workers are "
-        "shared by all projects: the key needs the admin scope, which only a project admin can grant."
+        "Every registered Celery worker with its status, queues and GPUs, live ones first. GPU workers belong to "
+        "the installation: the key needs the admin scope and must have been created by a site administrator "
+        "(staff)."
     ),
 )
 def list_workers(request: HttpRequest) -> dict[str, Any]:
-    require_scope(request, ApiKeyScope.ADMIN)
+    key = require_scope(request, ApiKeyScope.ADMIN)
+    if key.created_by is None or not selectors.user_may_manage_workers(user=key.created_by):
+        raise PermissionDenied(
+            "GPU workers belong to the installation: only a key created by a site administrator (staff) lists them"
+        )
     return {"items": [_worker_out(row) for row in selectors.worker_list()]}

@@ -21,7 +21,18 @@ def _client(client: Client, secret: str) -> Client:
 
 @pytest.fixture
 def admin_key(project: Project, admin_user: User) -> str:
+    """An admin-scope key created by a project admin who is also a site administrator (staff)."""
+    admin_user.is_staff = True
+    admin_user.save(update_fields=["is_staff"])
     return api_key_create(project=project, name="ops", scopes=["admin"], created_by=admin_user)[1]
+
+
+def test_a_project_admins_key_is_403_workers_belong_to_the_installation(
+    client: Client, project: Project, admin_user: User
+) -> None:
+    _, secret = api_key_create(project=project, name="ops", scopes=["admin"], created_by=admin_user)
+    response = _client(client, secret).get(URL)
+    assert response.status_code == 403 and "site administrator" in response.json()["message"]
 
 
 def test_an_admin_scope_key_lists_workers(
