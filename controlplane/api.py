@@ -8,7 +8,7 @@ from ninja.operation import Operation
 
 from apps.approvals.api import router as approvals_router
 from apps.calls.api import router as calls_router
-from apps.common.errors import DomainError
+from apps.common.errors import DomainError, Throttled
 from apps.curation.api import router as curation_router
 from apps.discovery.api import router as discovery_router
 from apps.evaluation.api import router as evaluation_router
@@ -56,7 +56,10 @@ def _error(
 @api.exception_handler(DomainError)
 def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
-    return _error(request, exc.status, exc.code, exc.message, errors)
+    response = _error(request, exc.status, exc.code, exc.message, errors)
+    if isinstance(exc, Throttled):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(AuthenticationError)

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.common.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -367,3 +368,39 @@ def _networks(name: str, default: list[str]) -> list[IPv4Network | IPv6Network]:
 
 METRICS_ALLOW_NETWORKS = _networks("METRICS_ALLOW_NETWORKS", ["127.0.0.0/8", "::1/128"])
 METRICS_JOB_WINDOW_S = env_int("METRICS_JOB_WINDOW_S", 86400, minimum=60)
+
+# Throttling (apps.common.throttle, counted in Redis across processes; 0 turns a limit off). An account is locked
+# after LOGIN_FAILURES_PER_ACCOUNT wrong passwords, an address after LOGIN_FAILURES_PER_ADDRESS, until
+# LOGIN_LOCKOUT_S after the last one; the right password is refused meanwhile. The API (/api/v1) answers a key
+# API_REQUESTS_PER_KEY_PER_MINUTE requests, and an address API_BAD_KEYS_PER_ADDRESS_PER_MINUTE requests with a
+# wrong key; the gateway (/v1) a key GATEWAY_REQUESTS_PER_KEY_PER_MINUTE calls. Beyond: 429 with Retry-After.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10, minimum=0)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 50, minimum=0)
+LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900, minimum=1)
+API_REQUESTS_PER_KEY_PER_MINUTE = env_int("API_REQUESTS_PER_KEY_PER_MINUTE", 1200, minimum=0)
+API_BAD_KEYS_PER_ADDRESS_PER_MINUTE = env_int("API_BAD_KEYS_PER_ADDRESS_PER_MINUTE", 30, minimum=0)
+GATEWAY_REQUESTS_PER_KEY_PER_MINUTE = env_int("GATEWAY_REQUESTS_PER_KEY_PER_MINUTE", 6000, minimum=0)
+
+# Production behind TLS (see README, "Deployment"): HTTPS only (SECURE_SSL_REDIRECT, HSTS for SECURE_HSTS_SECONDS),
+# cookies sent over HTTPS only. TRUSTED_PROXIES lists the reverse proxies' networks: from them X-Forwarded-For
+# gives the client's address (for throttling) and X-Forwarded-Proto=https means HTTPS (SECURE_PROXY_SSL_HEADER,
+# set only then: the proxy must overwrite that header). Every page says Content-Security-Policy (only this
+# site's own scripts, styles and images; style attributes allowed for the bars' widths), X-Frame-Options DENY
+# and a Referrer-Policy (apps.common.middleware). /healthz and /metrics answer plain HTTP too (probes and scrapes
+# from inside the network).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES", [])
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = env_str("SECURE_REFERRER_POLICY", "same-origin")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)

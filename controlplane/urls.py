@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from apps.projects.login import LoginView
 from controlplane.api import api
 from controlplane.metrics import metrics
 
@@ -18,7 +19,7 @@ urlpatterns = [
     path("v1/", include("apps.serving.gateway.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("apps.projects.urls")),
     path("p/<slug:slug>/", include("apps.monitoring.urls")),

@@ -9,6 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from apps.common import throttle
+from apps.common.redis_client import redis_client
 from apps.projects.models import ApiKey, Project, Role
 from apps.projects.services import api_key_create, membership_set, project_create
 
@@ -20,6 +22,14 @@ _counter = itertools.count()
 def _media_root(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.UPLOAD_DIR = tmp_path / "media" / "uploads"
+
+
+@pytest.fixture(autouse=True)
+def _throttle_counts() -> None:
+    """Each test starts with no throttle counts or lockouts (they live in Redis, which outlives a test)."""
+    found = list(redis_client().scan_iter(f"{throttle.PREFIX}*", count=1000))
+    if found:
+        redis_client().delete(*found)
 
 
 @pytest.fixture

@@ -34,3 +34,14 @@ class Conflict(DomainError):
 class TooLarge(DomainError):
     code = "too_large"
     status = 413
+
+
+class Throttled(DomainError):
+    """Too many requests: the answer says Retry-After."""
+
+    code = "throttled"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(f"{message}; try again in {retry_after} s")
+        self.retry_after = retry_after

@@ -53,6 +53,13 @@ def page(live_server: Any) -> Iterator[Any]:
         )
         page = browser.new_page()
         page.set_default_timeout(20_000)
+        # Whatever the Content-Security-Policy blocked (an inline script or style) fails the test.
+        blocked: list[str] = []
+        page.on(
+            "console",
+            lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None,
+        )
         yield page
         browser.close()
+        assert not blocked, blocked
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]

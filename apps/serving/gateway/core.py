@@ -39,6 +39,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
+from apps.common import throttle
 from apps.discovery.routing import NearestCentre, RouteBy
 from apps.evaluation.endpoint_client import chat_body
 from apps.evaluation.scoring import score
@@ -62,6 +63,8 @@ PASSED_HEADERS = ("retry-after", "x-request-id")
 draw: Callable[[], float] = random.Random().random
 
 _background: set[asyncio.Task[None]] = set()
+# Calls per API key per minute, counted across processes in Redis without a round trip on the call's path.
+_per_key = throttle.SharedLimit("gateway-key")
 
 
 async def background_settled() -> None:
@@ -395,6 +398,15 @@ async def chat_completions(headers: Headers, raw: bytes) -> Answer:
     key = await _authenticate(headers)
     if isinstance(key, Answer):
         return key
+    if retry_after := _per_key.hit(str(key.id), limit=settings.GATEWAY_REQUESTS_PER_KEY_PER_MINUTE):
+        answer = error(
+            429,
+            f"Too many requests with this API key; try again in {retry_after} s.",
+            kind="requests",
+            code="rate_limit_exceeded",
+        )
+        answer.headers["retry-after"] = str(retry_after)
+        return answer
     body = _read_body(raw)
     if isinstance(body, Answer):
         return body

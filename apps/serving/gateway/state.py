@@ -37,6 +37,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Key:
+    id: UUID
     project_id: UUID
     scopes: frozenset[str]
     loaded_at: float
@@ -171,7 +172,7 @@ def _load_key(secret: str) -> Key | None:
     key = api_key_authenticate(secret=secret)
     if key is None:
         return None
-    return Key(project_id=key.project_id, scopes=frozenset(key.scopes), loaded_at=time.monotonic())
+    return Key(id=key.id, project_id=key.project_id, scopes=frozenset(key.scopes), loaded_at=time.monotonic())
 
 
 class Cache:
