@@ -42,3 +42,9 @@ document.addEventListener("submit", function (event) {
   var form = event.target;
   if (form.dataset && form.dataset.confirm && !confirm(form.dataset.confirm)) event.preventDefault();
 });
+// A polling panel with data-pause-while-typing skips its refresh while one of its inputs has the focus (htmx
+// trigger filters would need eval, which the Content-Security-Policy forbids).
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var elt = event.detail.elt;
+  if (elt.matches("[data-pause-while-typing]") && elt.querySelector("input:focus")) event.preventDefault();
+});

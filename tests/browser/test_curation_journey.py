@@ -48,7 +48,7 @@ def test_report_live_preview_policy_change_and_rescan(live_server: Any, worker: 
     page.fill("input[name='custom-0-pattern']", r"EMP-\d{6}")
     page.fill("textarea[name=preview_text]", "Badge EMP-123456 belongs to ann.lee@example.com")
     # The live preview (htmx, unsaved policy) highlights both findings.
-    page.wait_for_function("document.querySelectorAll('#preview mark.pii').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#preview mark.pii').length === 2")
     preview = page.inner_text("#preview")
     assert "EMPLOYEE_ID" in preview and "<EMAIL_ADDRESS>" in preview, preview
 

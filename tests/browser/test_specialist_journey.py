@@ -30,7 +30,7 @@ def test_pick_a_model_build_the_dataset_train_and_drain_the_worker(
     tmp_path: Path,
 ) -> None:
     project = project_create(slug="acme", name="Acme agents")
-    membership_set(project=project, user=make_user("ada"), role=Role.ADMIN)
+    membership_set(project=project, user=make_user("ada", is_staff=True), role=Role.ADMIN)  # staff: the workers page
     tools = [r for r in sample_records if r["task"] == "function_calling"][:90]
     labels = [r for r in sample_records if r["task"] == "sentiment_classification"][:40]
     calls_ingest(project=project, batch=Batch(records=list(enumerate(tools + labels))))

@@ -27,3 +27,6 @@ def test_templates_have_no_inline_scripts_or_event_handlers() -> None:
         assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", text), template
         assert not re.search(r"\son[a-z]+=\"", text), template
         assert "<style" not in text, template
+        # htmx evaluates trigger filters, js: values and hx-on with eval, which the policy forbids.
+        assert not re.search(r'hx-trigger="[^"]*\[', text), template
+        assert "js:" not in text and "hx-on" not in text, template
