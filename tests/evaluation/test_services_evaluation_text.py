@@ -146,8 +146,15 @@ def test_rouge_l_needs_no_model_and_uses_the_tasks_threshold(
     text_task: TaskCluster, endpoint: ModelEndpoint, oracle: Callable[..., Oracle]
 ) -> None:
     calls = split_calls(text_task)
-    first = answer_text(calls[0].response).split()
-    half = " ".join(first[: len(first) // 2])  # the first half of an answer: ROUGE-L F1 near 2/3
+    full = answer_text(calls[0].response)
+    first = full.split()
+    # The first half of an answer: ROUGE-L F1 near 2/3. Its tokens are not the whitespace words (punctuation
+    # and numbers split), so a word more is dropped while it would reach the 0.7 threshold: which answer
+    # comes first depends on the test split, which depends on the calls' random ids.
+    cut = len(first) // 2
+    while rouge_l_f1(full, " ".join(first[:cut])) >= 0.65:
+        cut -= 1
+    half = " ".join(first[:cut])
     oracle(text_task, wrong=calls[:1], wrong_answer={"content": half})
     services.task_scoring_set(cluster=text_task, text_metric="rouge_l", text_threshold=0.7)
     evaluation = run(services.evaluation_create(cluster=text_task, endpoint=endpoint))
@@ -156,6 +163,6 @@ def test_rouge_l_needs_no_model_and_uses_the_tasks_threshold(
     assert (evaluation.text_metric, evaluation.text_threshold, evaluation.agreed) == ("rouge_l", 0.7, 7)
     result = results_by_call(evaluation)[calls[0].id]
     expected = rouge_l_f1(answer_text(calls[0].response), half)
-    assert 0.5 < expected < 0.7 and result.details["similarity"] == pytest.approx(expected)
+    assert 0.4 < expected < 0.7 and result.details["similarity"] == pytest.approx(expected)
     assert not result.agree and result.reason == "similarity below threshold"
     assert (evaluation.metrics["metric"], evaluation.metrics["threshold"]) == ("rouge_l", 0.7)
