@@ -48,18 +48,25 @@ class Window:
     target: float
 
 
-def _counts(deployment: Deployment, seconds: float, not_before: datetime | None) -> dict[str, int]:
-    since = timezone.now() - timedelta(seconds=seconds)
+def _counts(deployment: Deployment, not_before: datetime | None) -> dict[str, int]:
+    """One pass over the deployment's calls since the earlier of the two windows' starts: its answers over
+    BREAKER_WINDOW_S and its sampled agreement over BREAKER_AGREEMENT_WINDOW_S (neither before `not_before`)."""
+    now = timezone.now()
+    recent, longer = (
+        max(now - timedelta(seconds=seconds), not_before) if not_before else now - timedelta(seconds=seconds)
+        for seconds in (settings.BREAKER_WINDOW_S, settings.BREAKER_AGREEMENT_WINDOW_S)
+    )
     calls = Call.objects.filter(
         project_id=deployment.project_id,
-        timestamp__gte=max(since, not_before) if not_before else since,
+        timestamp__gte=min(recent, longer),
         metadata__downshift_deployment=str(deployment.id),
     )
+    in_recent, in_longer = Q(timestamp__gte=recent), Q(timestamp__gte=longer)
     return calls.aggregate(
-        specialist=Count("id", filter=Q(metadata__downshift_route="specialist")),
-        escalated=Count("id", filter=Q(metadata__downshift_route="escalated")),
-        sampled=Count("id", filter=Q(metadata__downshift_production__agree__in=[True, False])),
-        agreed=Count("id", filter=Q(metadata__downshift_production__agree=True)),
+        specialist=Count("id", filter=in_recent & Q(metadata__downshift_route="specialist")),
+        escalated=Count("id", filter=in_recent & Q(metadata__downshift_route="escalated")),
+        sampled=Count("id", filter=in_longer & Q(metadata__downshift_production__agree__in=[True, False])),
+        agreed=Count("id", filter=in_longer & Q(metadata__downshift_production__agree=True)),
     )
 
 
@@ -72,22 +79,21 @@ def deployment_window(deployment: Deployment) -> Window:
         .values_list("created_at", flat=True)
         .first()
     )
-    recent = _counts(deployment, settings.BREAKER_WINDOW_S, reenabled)
-    longer = _counts(deployment, settings.BREAKER_AGREEMENT_WINDOW_S, reenabled)
-    answered = recent["specialist"] + recent["escalated"]
-    rate = recent["escalated"] / answered if answered >= settings.BREAKER_MIN_CALLS else None
+    counts = _counts(deployment, reenabled)
+    answered = counts["specialist"] + counts["escalated"]
+    rate = counts["escalated"] / answered if answered >= settings.BREAKER_MIN_CALLS else None
     low = high = None
-    if longer["sampled"] >= settings.BREAKER_MIN_SAMPLES:
-        interval = wilson_interval(longer["agreed"], longer["sampled"])
+    if counts["sampled"] >= settings.BREAKER_MIN_SAMPLES:
+        interval = wilson_interval(counts["agreed"], counts["sampled"])
         low, high = interval.low, interval.high
     return Window(
         window_s=settings.BREAKER_WINDOW_S,
-        specialist=recent["specialist"],
-        escalated=recent["escalated"],
+        specialist=counts["specialist"],
+        escalated=counts["escalated"],
         escalation_rate=rate,
         agreement_window_s=settings.BREAKER_AGREEMENT_WINDOW_S,
-        sampled=longer["sampled"],
-        agreed=longer["agreed"],
+        sampled=counts["sampled"],
+        agreed=counts["agreed"],
         agreement_low=low,
         agreement_high=high,
         target=deployment.evaluation.target,
