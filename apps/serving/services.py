@@ -90,20 +90,14 @@ def _mode(value: str) -> str:
     return value
 
 
-def _percent(value: Any, field: str) -> int:
+def _percent(value: Any, field: str, message: str = "A whole percentage of the calls, 0 to 100.") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-        raise DomainError("A whole percentage of the calls, 0 to 100.", field=field, status=422, code="invalid")
+        raise DomainError(message, field=field, status=422, code="invalid")
     return value
 
 
 def _canary(value: Any, mode: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-        raise DomainError(
-            "The canary is a whole percentage of the task's calls, 0 to 100.",
-            field="canary_percent",
-            status=422,
-            code="invalid",
-        )
+    _percent(value, "canary_percent", "The canary is a whole percentage of the task's calls, 0 to 100.")
     if mode == DeploymentMode.LIVE and value == 0:
         raise DomainError(
             "Live with a 0% canary answers no call: give it a share of the calls, or run it in shadow.",
