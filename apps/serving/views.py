@@ -4,9 +4,11 @@ share, and stop it. Its retraining panel shows a proposal of the drift check and
 click, its round (dataset, training run, evaluation, approval request), polling while it runs. Every form
 posts to a view calling the services, and works without JavaScript."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
+from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -31,6 +33,7 @@ TEMPLATE = "serving/deployment.html"
 FRAGMENT = "deployment-panel"
 RETRAIN_FRAGMENT = "retrain-panel"
 DEPLOY = "approve"  # the ability the services check: owners and admins
+T = TypeVar("T")
 
 
 def _start_initial(rollout: dict[str, Any] | None) -> dict[str, Any]:
@@ -109,6 +112,20 @@ def _deployment(request: ProjectRequest, cluster: TaskCluster, deployment_id: UU
     return deployment
 
 
+def _submit(
+    request: ProjectRequest, cluster: TaskCluster, form: forms.Form, slot: str, action: Callable[[], T]
+) -> T | HttpResponse:
+    """Run a service for a valid form: its result, or the panel again with the service's error on its field
+    (the form under `slot` in the context). Not found and forbidden go up as they are."""
+    try:
+        return action()
+    except (errors.NotFound, errors.PermissionDenied):
+        raise
+    except errors.DomainError as exc:
+        add_domain_error(form, exc)
+        return _render(request, cluster, status=exc.status, **{slot: form})
+
+
 @require_GET
 @project_page("view")
 def deployment(request: ProjectRequest, cluster_id: UUID) -> HttpResponse:
@@ -129,18 +146,20 @@ def start(request: ProjectRequest, cluster_id: UUID) -> HttpResponse:
     if in_force is None:
         form.add_error(None, "No candidate is approved for this task: approve one on its evaluation report first.")
         return _render(request, cluster, start_form=form, status=409)
-    try:
-        deployed = services.deployment_create(
+    deployed = _submit(
+        request,
+        cluster,
+        form,
+        "start_form",
+        lambda: services.deployment_create(
             approval=in_force,
             actor=Actor(user=request.user),
             mode=form.cleaned_data["mode"],
             canary_percent=form.cleaned_data["canary_percent"],
-        )
-    except (errors.NotFound, errors.PermissionDenied):
-        raise
-    except errors.DomainError as exc:
-        add_domain_error(form, exc)
-        return _render(request, cluster, start_form=form, status=exc.status)
+        ),
+    )
+    if isinstance(deployed, HttpResponse):
+        return deployed
     return _done(request, cluster, f"Deployed in {deployed.mode} at {deployed.canary_percent}% of the task's calls.")
 
 
@@ -154,19 +173,21 @@ def change(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> Ht
     form = DeploymentChangeForm(request.POST)
     if not form.is_valid():
         return _render(request, cluster, change_form=form, status=400)
-    try:
-        changed = services.deployment_update(
+    changed = _submit(
+        request,
+        cluster,
+        form,
+        "change_form",
+        lambda: services.deployment_update(
             deployment=found,
             actor=Actor(user=request.user),
             mode=form.cleaned_data["mode"] or None,
             canary_percent=form.cleaned_data["canary_percent"],
             production_sample_percent=form.cleaned_data["production_sample_percent"],
-        )
-    except (errors.NotFound, errors.PermissionDenied):
-        raise
-    except errors.DomainError as exc:
-        add_domain_error(form, exc)
-        return _render(request, cluster, change_form=form, status=exc.status)
+        ),
+    )
+    if isinstance(changed, HttpResponse):
+        return changed
     return _done(request, cluster, f"Now {changed.mode} at {changed.canary_percent}% of the task's calls.")
 
 
@@ -204,18 +225,21 @@ def rollback(request: ProjectRequest, cluster_id: UUID, deployment_id: UUID) -> 
     form = RollbackForm(request.POST, auto_id="rollback-%s")
     if not form.is_valid():
         return _render(request, cluster, rollback_form=form, status=400)
-    try:
-        replacement, _ = deployment_rollback(
+    result = _submit(
+        request,
+        cluster,
+        form,
+        "rollback_form",
+        lambda: deployment_rollback(
             deployment=found,
             actor=Actor(user=request.user),
             to=form.cleaned_data["to"],
             comment=form.cleaned_data["comment"],
-        )
-    except (errors.NotFound, errors.PermissionDenied):
-        raise
-    except errors.DomainError as exc:
-        add_domain_error(form, exc)
-        return _render(request, cluster, rollback_form=form, status=exc.status)
+        ),
+    )
+    if isinstance(result, HttpResponse):
+        return result
+    replacement, _ = result
     if replacement is None:
         return _done(request, cluster, "Rolled back: the task's calls go to the LLM.")
     return _done(
