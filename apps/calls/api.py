@@ -36,9 +36,9 @@ _CALL_SCHEMA = {
         },
         "status": {"type": "string", "enum": ["ok", "error"]},
         "error": {"type": "string"},
-        "trace_id": {"type": "string"},
-        "span_id": {"type": "string"},
-        "parent_span_id": {"type": "string"},
+        "trace_id": {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9._:/-]*$"},
+        "span_id": {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9._:/-]*$"},
+        "parent_span_id": {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9._:/-]*$"},
         "metadata": {"type": "object"},
     },
 }
@@ -99,7 +99,7 @@ def create_calls(request: HttpRequest) -> Status[dict[str, Any]]:
     body = _read_body(request, limit)
     body = decompress(body, request.headers.get("Content-Encoding", ""), max_bytes=limit)
     batch = parse_body(body, request.content_type or "", max_calls=settings.INGEST_MAX_CALLS)
-    result = services.calls_ingest(project=key.project, batch=batch)
+    result = services.calls_ingest(project=key.project, batch=batch, refuse_over_budget=True)
     payload = {
         "accepted": result.accepted,
         "duplicates": result.duplicates,

@@ -8,6 +8,7 @@ only request and response are required. NVIDIA Data Flywheel records ("workload_
 
 import gzip
 import hashlib
+import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -198,6 +199,22 @@ def _short_str(raw: dict[str, Any], key: str, limit: int, errors: list[dict[str,
         return default
     if _has_nul(value, key, errors):
         return default
+    return value
+
+
+# Trace and span ids are identifiers (W3C hex, Datadog decimal, UUIDs, "svc:1234"), never free text, so they
+# are held to identifier characters rather than scanned for personal data: an e-mail or a name with spaces
+# in one is refused, and a decimal id is never mistaken for a phone number and redacted (which would break
+# the trace it links).
+IDENTIFIER = re.compile(r"[A-Za-z0-9._:/-]+")
+IDENTIFIER_MESSAGE = "must be an identifier: letters, digits and . _ : / - only (no spaces, '@' or other text)"
+
+
+def _identifier(raw: dict[str, Any], key: str, limit: int, errors: list[dict[str, str]]) -> str:
+    value = _short_str(raw, key, limit, errors)
+    if value and not IDENTIFIER.fullmatch(value):
+        _err(errors, key, IDENTIFIER_MESSAGE)
+        return ""
     return value
 
 
@@ -409,9 +426,9 @@ def validate_record(raw: Any, *, now: datetime, ignored: set[str]) -> CallRow:
         client_id = None
     agent = _short_str(raw, "agent", 200, errors) or _short_str(raw, "client_id", 200, errors)
     workload = _short_str(raw, "workload", 200, errors) or _short_str(raw, "workload_id", 200, errors)
-    trace_id = _short_str(raw, "trace_id", 128, errors)
-    span_id = _short_str(raw, "span_id", 128, errors)
-    parent_span_id = _short_str(raw, "parent_span_id", 128, errors)
+    trace_id = _identifier(raw, "trace_id", 128, errors)
+    span_id = _identifier(raw, "span_id", 128, errors)
+    parent_span_id = _identifier(raw, "parent_span_id", 128, errors)
 
     timestamp = now
     if raw.get("timestamp") is not None:
