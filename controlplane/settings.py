@@ -188,6 +188,14 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 INGEST_MAX_DEPTH = env_int("INGEST_MAX_DEPTH", 64, minimum=8)
 INGEST_EARLIEST_YEAR = env_int("INGEST_EARLIEST_YEAR", 2000, minimum=1971)
 INGEST_MAX_FUTURE_HOURS = env_int("INGEST_MAX_FUTURE_HOURS", 24, minimum=0)
+# The text one call, and one POST /api/v1/calls request, may give the PII scanner (characters, a text repeated
+# counting once): redaction is linear in it, so these bound a request's cost. A request over either is refused
+# whole with 413 before any analysis; an upload or a gateway capture rejects just the call that is over.
+# Worst case (text dense with e-mails, phones and card numbers) about 12 s a million characters on one core;
+# ordinary prose well under 1 s. 2 million characters is about 500k tokens, four times the longest context of
+# any small model a call could be moved to.
+INGEST_MAX_CALL_TEXT_CHARS = env_int("INGEST_MAX_CALL_TEXT_CHARS", 2_000_000, minimum=10_000)
+INGEST_MAX_REQUEST_TEXT_CHARS = env_int("INGEST_MAX_REQUEST_TEXT_CHARS", 4_000_000, minimum=10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None

@@ -21,7 +21,7 @@ from apps.calls.models import Call, ImportJob, ModelPrice, RepriceJob
 from apps.calls.signals import call_costs_changed, calls_stored
 from apps.common.errors import DomainError, TooLarge
 from apps.curation.models import NearDuplicateKey
-from apps.curation.services import curate_rows, duplicates_mark
+from apps.curation.services import curate_rows, curation_text_sizes, duplicates_mark
 from apps.jobs import services as jobs
 from apps.projects.models import Project
 
@@ -137,26 +137,82 @@ def _insert_rows(project: Project, rows: list[CallRow], prices: PriceBook) -> in
     return stored
 
 
-def calls_ingest(*, project: Project, batch: Batch, prices: PriceBook | None = None) -> IngestResult:
-    """Validate each record; store the valid ones once each (retries and concurrent repeats are duplicates)."""
+def _stored_keys(project: Project, rows: list[CallRow]) -> set[str]:
+    keys = [r.dedupe_key for r in rows]
+    return set(Call.objects.filter(project=project, dedupe_key__in=keys).values_list("dedupe_key", flat=True))
+
+
+def _over_budget(
+    project: Project, new: list[tuple[int, CallRow]], result: IngestResult, *, refuse: bool
+) -> list[tuple[int, CallRow]]:
+    """The calls within the text budget (settings.INGEST_MAX_CALL_TEXT_CHARS, _REQUEST_TEXT_CHARS). With
+    `refuse`, a call or a request over it raises TooLarge (413) before anything is analysed; without, a call
+    over it is rejected on its own."""
+    per_call, total = curation_text_sizes(project=project, rows=[r for _, r in new])
+    limit = settings.INGEST_MAX_CALL_TEXT_CHARS
+    kept = []
+    for (index, row), size in zip(new, per_call, strict=True):
+        if size <= limit:
+            kept.append((index, row))
+            continue
+        message = (
+            f"has {size:,} characters of text to scan for personal data, over the limit of {limit:,} a call "
+            "(INGEST_MAX_CALL_TEXT_CHARS); shorten it or leave it out"
+        )
+        if refuse:
+            where = f"Call {index}{_named(row)}"
+            raise TooLarge(f"{where} {message}; nothing in this request was stored", field=f"calls[{index}]")
+        result.rejected.append(rejection(index, row.client_id, [{"field": "call", "message": message}]))
+        result.rejected_count += 1
+    request_limit = settings.INGEST_MAX_REQUEST_TEXT_CHARS
+    if refuse and total > request_limit:
+        raise TooLarge(
+            f"This request has {total:,} characters of new text to scan for personal data, over the limit of "
+            f"{request_limit:,} a request (INGEST_MAX_REQUEST_TEXT_CHARS); nothing was stored: send the calls in "
+            "smaller batches",
+            field="calls",
+        )
+    return kept
+
+
+def _named(row: CallRow) -> str:
+    return f" (id {row.client_id!r})" if row.client_id else ""
+
+
+def calls_ingest(
+    *, project: Project, batch: Batch, prices: PriceBook | None = None, refuse_over_budget: bool = False
+) -> IngestResult:
+    """Validate each record; store the valid ones once each (retries and concurrent repeats are duplicates).
+    A call already stored (a retry) costs one indexed lookup: it is not scanned again. refuse_over_budget:
+    the API's choice, a call or batch over the text budget refuses the whole request (see _over_budget)."""
     result = IngestResult(rejected=list(batch.broken), rejected_count=len(batch.broken))
     now = timezone.now()
-    rows: list[CallRow] = []
+    valid: list[tuple[int, CallRow]] = []
     for index, raw in batch.records:
         try:
-            rows.append(validate_record(raw, now=now, ignored=result.ignored_fields))
+            valid.append((index, validate_record(raw, now=now, ignored=result.ignored_fields)))
         except RecordErrors as exc:
             client_id = raw.get("id") if isinstance(raw, dict) else None
             result.rejected.append(rejection(index, client_id, exc.errors))
             result.rejected_count += 1
+    # Repeats (within the batch, or of calls stored before) are duplicates before any work is spent on them.
+    stored = _stored_keys(project, [r for _, r in valid])
+    new: list[tuple[int, CallRow]] = []
+    for index, row in valid:
+        if row.dedupe_key not in stored:
+            stored.add(row.dedupe_key)
+            new.append((index, row))
+    repeats = len(valid) - len(new)
+    new = _over_budget(project, new, result, refuse=refuse_over_budget)
     result.rejected.sort(key=lambda r: r["index"])
+    rows = [r for _, r in new]
     curate_rows(project=project, rows=rows)
     with transaction.atomic():
         duplicates_mark(project=project, rows=rows)
         result.accepted = _insert_rows(project, rows, prices or PriceBook())
         if result.accepted:
             transaction.on_commit(lambda: calls_stored.send(sender=Call, project_id=project.id))
-    result.duplicates = len(rows) - result.accepted
+    result.duplicates = repeats + len(rows) - result.accepted  # stored meanwhile by a concurrent request
     return result
 
 

@@ -163,6 +163,9 @@ class CallTexts:
     response: dict[str, Any] | None
     metadata: dict[str, Any]
     error: str = ""
+    # Names the agent gives itself and its workload: free text a client may fill with an e-mail or a name.
+    agent: str = ""
+    workload: str = ""
 
 
 @dataclass
@@ -414,4 +417,29 @@ class PiiScanner:
         response = self._walk_message(call.response, visit, tally, "response") if call.response is not None else None
         metadata = self._walk_value(call.metadata, visit, tally, "metadata")
         error = visit(call.error, "error", True, "") if call.error else call.error
-        return RedactedCall(request=request, response=response, metadata=metadata, error=error, tally=tally)
+        # Labels, not prose: the pattern and name recognizers read them, the NER model does not.
+        agent = visit(call.agent, "agent", False, "") if call.agent else call.agent
+        workload = visit(call.workload, "workload", False, "") if call.workload else call.workload
+        return RedactedCall(
+            request=request, response=response, metadata=metadata, error=error, agent=agent, workload=workload,
+            tally=tally,
+        )  # fmt: skip
+
+    def text_sizes(self, calls: Sequence[CallTexts]) -> tuple[list[int], int]:
+        """The characters of text the scanner would analyse: per call, and for the lot. A text repeated within
+        a call, or across the calls, counts once (it is analysed once). Ingestion's budget: it is checked
+        before any analysis, and costs one walk over the strings."""
+        seen: set[str] = set()
+        per_call = []
+        mine: set[str] = set()
+
+        def count(text: str, where: str, personal: bool, context: str) -> str:
+            mine.add(text)
+            return text
+
+        for call in calls:
+            mine.clear()
+            self._walk_call(call, count, Tally())
+            per_call.append(sum(map(len, mine)))
+            seen |= mine
+        return per_call, sum(map(len, seen))

@@ -220,6 +220,23 @@ def _prompt_keys(request: dict[str, Any]) -> tuple[str, list[int], list[int]]:
     return found
 
 
+def _texts(rows: list[CallRow]) -> list[CallTexts]:
+    return [
+        CallTexts(
+            request=r.request, response=r.response, metadata=r.metadata, error=r.error, agent=r.agent,
+            workload=r.workload,
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def curation_text_sizes(*, project: Project, rows: list[CallRow]) -> tuple[list[int], int]:
+    """How many characters of text curating these calls would analyse, per call and in all (a repeated text
+    counts once): ingestion's budget, checked before any analysis."""
+    scanner = pii_scanner_get(policy=curation_policy_get(project=project))
+    return scanner.text_sizes(_texts(rows))
+
+
 def curate_rows(*, project: Project, rows: list[CallRow], policy: CurationPolicy | None = None) -> None:
     """Redact validated calls in place, before anything is written; record what was found (by type
     and field, never values), and the per-call training rules. Duplicates need the database: see
@@ -228,13 +245,12 @@ def curate_rows(*, project: Project, rows: list[CallRow], policy: CurationPolicy
         return
     policy = policy or curation_policy_get(project=project)
     scanner = pii_scanner_get(policy=policy)
-    redacted = scanner.redact_calls(
-        [CallTexts(request=r.request, response=r.response, metadata=r.metadata, error=r.error) for r in rows]
-    )
+    redacted = scanner.redact_calls(_texts(rows))
     for row, done in zip(rows, redacted, strict=True):
         tally = done.tally
         if tally.types:
             row.request, row.response, row.metadata, row.error = done.request, done.response, done.metadata, done.error
+            row.agent, row.workload = done.agent, done.workload
             row.preview = preview_of(done.request)
         row.pii_counts = _merge(row.pii_counts, dict(tally.types))
         row.pii_fields = _merge(row.pii_fields, dict(tally.fields))
@@ -354,9 +370,10 @@ def _row_of(call: Call) -> CallRow:
 
 
 _RESCANNED = (
-    "request", "response", "metadata", "error", "preview", "pii_counts", "pii_fields", "curation_version",
-    "trainable", "exclusion_reason", "duplicate_of", "prompt_hash", "minhash", "near_keys",
+    "request", "response", "metadata", "error", "agent", "workload", "preview", "pii_counts", "pii_fields",
+    "curation_version", "trainable", "exclusion_reason", "duplicate_of", "prompt_hash", "minhash", "near_keys",
 )  # fmt: skip
+_COMPARED = ("request", "response", "metadata", "error", "agent", "workload", "trainable", "exclusion_reason")
 
 
 def _rescan_batch(*, project: Project, policy: CurationPolicy, calls: list[Call]) -> int:
@@ -366,10 +383,10 @@ def _rescan_batch(*, project: Project, policy: CurationPolicy, calls: list[Call]
     duplicates_mark(project=project, rows=rows, before=(calls[0].received_at, calls[0].id))
     changed = 0
     for call, row in zip(calls, rows, strict=True):
-        before = (call.request, call.response, call.metadata, call.trainable, call.exclusion_reason)
+        before = [getattr(call, name) for name in _COMPARED]
         for name in _RESCANNED:
             setattr(call, name, getattr(row, name))
-        changed += before != (call.request, call.response, call.metadata, call.trainable, call.exclusion_reason)
+        changed += before != [getattr(call, name) for name in _COMPARED]
     Call.objects.bulk_update(calls, list(_RESCANNED))
     near_duplicate_keys_replace(call_ids=[c.id for c in calls])
     return changed
