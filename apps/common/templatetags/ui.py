@@ -1,6 +1,7 @@
 """Display helpers shared by every page: money, durations, counts, JSON, and the signed-in person's projects."""
 
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -86,6 +87,38 @@ def percent(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+PERCENT_CLASS_PREFIXES = ("w", "l")  # width, left: static/css/percent.css has .w-0 ... .w-100, .l-0 ... .l-100
+
+
+def _whole_percent(value: Any) -> int:
+    """A number of percent clamped to 0-100 and rounded half up; anything that is not a number is 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0
+    if math.isnan(number):
+        return 0
+    return math.floor(min(100.0, max(0.0, number)) + 0.5)
+
+
+@register.filter
+def pct_class(value: Any, prefix: str = "w") -> str:
+    """A share in percent as one of the stylesheet's classes, for bars without style attributes (the
+    Content-Security-Policy allows none): `{{ job.percent|pct_class:"w" }}` -> "w-37" (width: 37%),
+    `{{ 12.6|pct_class:"l" }}` -> "l-13" (left: 13%). Clamped to 0-100 and rounded to a whole percent."""
+    if prefix not in PERCENT_CLASS_PREFIXES:
+        raise ValueError(f"pct_class: prefix {prefix!r} is none of {PERCENT_CLASS_PREFIXES}")
+    return f"{prefix}-{_whole_percent(value)}"
+
+
+@register.simple_tag
+def span_classes(start: Any, end: Any) -> str:
+    """A bar from `start` to `end` percent along its track, as classes: `{% span_classes 20 65 %}` ->
+    "l-20 w-45" (each end clamped and rounded as pct_class does; an end before the start is an empty span)."""
+    left = _whole_percent(start)
+    return f"l-{left} w-{max(0, _whole_percent(end) - left)}"
 
 
 @register.filter
