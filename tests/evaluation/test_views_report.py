@@ -229,7 +229,12 @@ def test_a_free_text_report_names_its_metric_and_threshold_and_the_judges_mean_s
         calls_done=4, agreed=2, agreement=interval.estimate, agreement_low=interval.low,
         agreement_high=interval.high, verdict="not_ready", metrics=summarise("text", scores),
     )  # fmt: skip
-    words = text(login(viewer).get(url(task)).content.decode())
+    html = login(viewer).get(url(task)).content.decode()
+    words = text(html)
     assert "LLM judge (rubric score out of 5), threshold 0.8" in words
+    # The interval drawn with classes (the Content-Security-Policy allows no style attribute).
+    low, high = round(interval.low * 100), round(interval.high * 100)
+    assert f'<div class="interval-range l-{low} w-{high - low}"></div>' in html and 0 < low < high < 100
+    assert '<div class="interval-point l-50"></div>' in html and '<div class="interval-target l-90">' in html
     assert "4.00 Mean judge score" in words and "0.80 Mean similarity" in words
     assert "1 Judge answers with no readable score" in words

@@ -36,7 +36,7 @@ def test_the_page_lists_workers_with_status_gpus_and_current_job(
     assert '<span class="chip">gpu-large</span>' in html
     assert '<span class="badge badge-ok">online</span>' in html and "heartbeat 3 s ago" in html
     assert '<span class="badge badge-cancelled">offline</span>' in html and "heartbeat 10 min ago" in html
-    assert "NVIDIA H200" in html and "20.0 / 140.4 GB · 37% busy" in html and "width: 14%" in html
+    assert "NVIDIA H200" in html and "20.0 / 140.4 GB · 37% busy" in html and "progress-bar w-14" in html
     assert f'href="/p/acme/specialists/runs/{run.id}/"' in html and "training · 40%" in html
     assert 'name="concurrency"' in html and 'value="1"' in html
     assert 'hx-trigger="every 5s' in html

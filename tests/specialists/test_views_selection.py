@@ -186,7 +186,7 @@ def test_building_a_dataset_goes_to_its_page_which_follows_the_build(
     )
     fragment = engineer_client.get(dataset_url(dataset), **HX).content.decode()
     assert fragment.lstrip().startswith('<div id="dataset-summary"') and 'hx-trigger="every 2s"' in fragment
-    assert 'style="width: 45%"' in fragment and "9 of 20 calls read" in fragment and "Stage: reading" in fragment
+    assert "progress-bar w-45" in fragment and "9 of 20 calls read" in fragment and "Stage: reading" in fragment
 
     TrainingDataset.objects.filter(id=dataset.id).update(status="queued", stage="queued", progress=0.0)
     dataset_build_run(dataset_id=dataset.id)

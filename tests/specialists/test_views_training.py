@@ -164,7 +164,7 @@ def test_a_running_run_polls_with_its_figures_and_curve(
     fragment = client.get(run_url(run), **HX)
     html = fragment.content.decode()
     assert fragment.status_code == 200 and "<html" not in html and html.lstrip().startswith('<section id="run-status"')
-    assert 'hx-trigger="every 2s"' in html and 'style="width: 40%"' in html
+    assert 'hx-trigger="every 2s"' in html and "progress-bar w-40" in html
     assert "2</div>" in html or "2 <span" in html
     assert "of 5" in html and "812" in html and "1 min 35 s" in html and "20,480 MB" in html
     assert "<svg" in html and "polyline" in html and "Validation loss at step 2: 2.8000" in html
