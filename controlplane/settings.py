@@ -393,9 +393,10 @@ GATEWAY_REQUESTS_PER_KEY_PER_MINUTE = env_int("GATEWAY_REQUESTS_PER_KEY_PER_MINU
 # cookies sent over HTTPS only. TRUSTED_PROXIES lists the reverse proxies' networks: from them X-Forwarded-For
 # gives the client's address (for throttling) and X-Forwarded-Proto=https means HTTPS (SECURE_PROXY_SSL_HEADER,
 # set only then: the proxy must overwrite that header). Every page says Content-Security-Policy (only this
-# site's own scripts, styles and images; style attributes allowed for the bars' widths), X-Frame-Options DENY
-# and a Referrer-Policy (apps.common.middleware). /healthz and /metrics answer plain HTTP too (probes and scrapes
-# from inside the network).
+# site's own scripts, stylesheets and images: no inline script, <style> or style attribute; bars take their
+# widths from classes, apps.common.templatetags.ui.pct_class), X-Frame-Options DENY and a Referrer-Policy
+# (apps.common.middleware). /healthz and /metrics answer plain HTTP too (probes and scrapes from inside the
+# network).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
@@ -408,7 +409,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = env_str("SECURE_REFERRER_POLICY", "same-origin")
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
