@@ -1,5 +1,6 @@
 """The GPU workers page: who sees it, the polled panel, and the admins' actions (POST, then redirect)."""
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -34,7 +35,8 @@ def test_the_page_lists_workers_with_status_gpus_and_current_job(
     assert response.status_code == 200 and "<html" in html
     assert "celery@gpu-1" in html and "celery@gpu-2" in html
     assert '<span class="chip">gpu-large</span>' in html
-    assert '<span class="badge badge-ok">online</span>' in html and "heartbeat 3 s ago" in html
+    assert '<span class="badge badge-ok">online</span>' in html
+    assert re.search(r"heartbeat [3-9] s ago", html)  # 3 s old when made; a slow first request adds a few
     assert '<span class="badge badge-cancelled">offline</span>' in html and "heartbeat 10 min ago" in html
     assert "NVIDIA H200" in html and "20.0 / 140.4 GB · 37% busy" in html and "progress-bar w-14" in html
     assert f'href="/p/acme/specialists/runs/{run.id}/"' in html and "training · 40%" in html
