@@ -39,7 +39,7 @@ def workers_admin(view: View) -> View:
         if not request.user.is_authenticated:
             return to_login(request)
         if not selectors.user_may_manage_workers(user=request.user):
-            raise Forbidden("Only staff or a project admin can manage GPU workers")
+            raise Forbidden("GPU workers belong to the installation: only site administrators (staff) manage them")
         return view(request, *args, **kwargs)
 
     return wrapper
