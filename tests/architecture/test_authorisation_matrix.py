@@ -3,18 +3,23 @@ OpenAPI schema) and the gateway's routes, for every role, on the person's own pr
 
 A route or operation with no rule below fails: add its rule to PAGE_RULES, API_RULES or GATEWAY_RULES.
 
-Pages (GET and POST each): anonymous -> a redirect to the login page; a member whose role may not -> 403; a
-non-member (outsider, staff), another project's page, or another project's object behind one's own project's
-URL -> 404: another project's things are never found, rather than forbidden. A method the rule does not list
--> 405. Allowed: a GET answers 200; a POST (sent empty, or with the ids it needs) may answer anything but 401,
-403, 404, 405 or a 5xx: the matrix is about who gets in, not about the form.
+Pages, each method the rule lists (the other one answers 405), for anonymous, viewer, engineer, owner, admin, an
+outsider (admin of a third project) and staff, on: their own project ("own"), another project's URL ("other"),
+another project's object behind their own project's URL ("cross") and their own URL with a form naming another
+project's object ("body"). Anonymous -> a redirect to the login page; a member whose role may not -> 403; a
+non-member, another project's page or object -> 404: another project's things are not found, rather than
+forbidden (a role that may not, on another project's object, gets either, by which is checked first). Allowed:
+a GET answers 200; a POST (sent empty, or with the ids it needs) may answer 2xx, 3xx, 400, 409 or 422, never
+401, 403, 404, 405 or a 5xx: the matrix is about who gets in, not about the form.
 
 API (authentication is a project API key only, `Authorization: Bearer ds_...`; a session is not accepted): no
 key, a session or a revoked key -> 401; a key without the operation's scope -> 403; another project's object,
-in the path or the body -> 404. Allowed: a GET answers 200; a write may answer 2xx or a 4xx about its minimal
-input (400, 409, 422), never 401, 403, 404 or a 5xx.
+in the path or the body -> 404 (a list filtered by one: 200 with none of it, or 404). Allowed: a GET answers 200;
+a write may answer 2xx or a 4xx about its minimal input (400, 409, 422), never 401, 403, 404 or a 5xx.
 
-Every answer let through is also searched for the other project's ids, URLs and markers: none may show."""
+The gateway: the same keys; only the gateway scope gets in, and a key reaches its own project's upstreams only.
+
+Every answer, refused ones too, is searched for the other project's ids, URLs and markers: none may show."""
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
