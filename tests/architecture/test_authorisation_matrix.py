@@ -522,10 +522,13 @@ def test_api(world: World, method: str, path: str, operation: str) -> None:
 
 
 @pytest.fixture
-def gateway_loads_keep_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+def gateway_loads_keep_the_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The gateway closes its loads' database connection (under ASGI each runs in a thread of its own); under
-    the test client the load runs in this thread, whose connection holds the module's transaction."""
+    the test client the load runs in this thread, whose connection holds the module's transaction. Its cache
+    starts and ends empty: the world's keys are rolled back with the module."""
     monkeypatch.setattr(state, "connections", SimpleNamespace(close_all=lambda: None))
+    state.cache().invalidate()
+    yield
     state.cache().invalidate()
 
 
