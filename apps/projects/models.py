@@ -41,7 +41,6 @@ ROLE_ABILITIES: dict[str, frozenset[str]] = {
             "manage_curation",
             "manage_tasks",
             "manage_members",
-            "manage_workers",
             "manage_settings",
         }
     ),
@@ -70,7 +69,7 @@ class ApiKeyScope(models.TextChoices):
     READ = "read", "Read calls and tasks"
     DISCOVER = "discover", "Start task discovery"
     APPROVE = "approve", "Approve model swaps (owners and admins only)"
-    ADMIN = "admin", "Admin: see GPU workers (project admins only)"
+    ADMIN = "admin", "Admin: list GPU workers (effective only in a key a site administrator made)"
     GATEWAY = "gateway", "Call models through the gateway (/v1/chat/completions)"
 
 
