@@ -142,21 +142,8 @@ def api_key_create(
         raise DomainError(
             f"Scopes must be chosen from {', '.join(ApiKeyScope.values)}", code="invalid_scopes", field="scopes"
         )
-    membership = membership_get(project=project, user=created_by) if created_by is not None else None
-    if ApiKeyScope.ADMIN in scopes and not operator and (membership is None or membership.role != Role.ADMIN):
-        raise DomainError(
-            "Only an admin of this project can create a key with the admin scope",
-            code="scope_not_allowed",
-            status=403,
-            field="scopes",
-        )
-    if ApiKeyScope.APPROVE in scopes and not operator and (membership is None or not membership.can("approve")):
-        raise DomainError(
-            "Only an owner or admin of this project can create a key with the approve scope",
-            code="scope_not_allowed",
-            status=403,
-            field="scopes",
-        )
+    if not operator:
+        _check_may_grant(project=project, user=created_by, scopes=scopes, verb="create")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
         project=project,
@@ -169,9 +156,32 @@ def api_key_create(
     return key, secret
 
 
+def _check_may_grant(*, project: Project, user: User | None, scopes: list[str], verb: str) -> None:
+    """The admin scope is an admin's to grant, the approve scope an owner's or admin's; so is revoking a key
+    that holds them (an engineer may not cut off the owners' approval client)."""
+    membership = membership_get(project=project, user=user) if user is not None else None
+    if ApiKeyScope.ADMIN in scopes and (membership is None or membership.role != Role.ADMIN):
+        raise DomainError(
+            f"Only an admin of this project can {verb} a key with the admin scope",
+            code="scope_not_allowed",
+            status=403,
+            field="scopes",
+        )
+    if ApiKeyScope.APPROVE in scopes and (membership is None or not membership.can("approve")):
+        raise DomainError(
+            f"Only an owner or admin of this project can {verb} a key with the approve scope",
+            code="scope_not_allowed",
+            status=403,
+            field="scopes",
+        )
+
+
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey) -> ApiKey:
-    """Revoke a key; the gateway, which caches keys, is told on the project's routes channel after commit."""
+def api_key_revoke(*, key: ApiKey, by: User | None = None) -> ApiKey:
+    """Revoke a key; the gateway, which caches keys, is told on the project's routes channel after commit.
+    `by`: the member asking, who must be allowed to grant the key's scopes; None is the operator (commands)."""
+    if by is not None:
+        _check_may_grant(project=key.project, user=by, scopes=key.scopes, verb="revoke")
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])

@@ -120,7 +120,12 @@ def api_keys(request: ProjectRequest) -> HttpResponse:
 @require_POST
 @project_page("manage_keys")
 def api_key_revoke(request: ProjectRequest, key_id: str) -> HttpResponse:
-    key = services.api_key_revoke(key=selectors.api_key_get(project=request.project, key_id=str(key_id)))
+    try:
+        key = services.api_key_revoke(
+            key=selectors.api_key_get(project=request.project, key_id=str(key_id)), by=request.user
+        )
+    except errors.DomainError as exc:
+        return _keys_page(request, _key_form(request), error=exc.message, status=exc.status)
     notice = f"Key “{key.name}” revoked: requests using it now get 401."
     if wants_fragment(request):
         return _keys_page(request, _key_form(request), notice=notice)

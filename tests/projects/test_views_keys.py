@@ -86,6 +86,23 @@ def test_htmx_revoke_returns_only_the_keys_panel(engineer_client: Client, projec
     assert html.lstrip().startswith('<div id="keys-panel"') and "Key “old-bot” revoked" in html
 
 
+@pytest.mark.parametrize("scope", ["approve", "admin"])
+def test_an_engineer_may_not_revoke_a_key_whose_scope_they_could_not_grant(
+    engineer_client: Client, project: Project, scope: str
+) -> None:
+    key, secret = api_key_create(project=project, name="owners-client", scopes=[scope], operator=True)
+    response = engineer_client.post(revoke_url(key), HTTP_HX_REQUEST="true")
+    assert response.status_code == 403
+    assert f"can revoke a key with the {scope} scope" in response.content.decode()
+    assert api_key_authenticate(secret=secret) is not None
+
+
+def test_an_owner_revokes_an_approve_key(login: Callable[[User], Client], owner: User, project: Project) -> None:
+    key, secret = api_key_create(project=project, name="approvals", scopes=["approve"], created_by=owner)
+    assert login(owner).post(revoke_url(key)).status_code == 302
+    assert api_key_authenticate(secret=secret) is None
+
+
 def test_revoke_asks_for_confirmation(engineer_client: Client, project: Project) -> None:
     api_key_create(project=project, name="old-bot")
     assert 'hx-confirm="Revoke “old-bot”?' in engineer_client.get(URL).content.decode()
