@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.projects.middleware.OneTimePasswordMiddleware",
+    "controlplane.errors.ApiMethodNotAllowedMiddleware",
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -197,6 +198,8 @@ INGEST_MAX_FUTURE_HOURS = env_int("INGEST_MAX_FUTURE_HOURS", 24, minimum=0)
 INGEST_MAX_CALL_TEXT_CHARS = env_int("INGEST_MAX_CALL_TEXT_CHARS", 2_000_000, minimum=10_000)
 INGEST_MAX_REQUEST_TEXT_CHARS = env_int("INGEST_MAX_REQUEST_TEXT_CHARS", 4_000_000, minimum=10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BYTES + 1024 * 1024
+# While the database is unreachable every answer is 503 with Retry-After: this many seconds.
+DB_OUTAGE_RETRY_AFTER_S = env_int("DB_OUTAGE_RETRY_AFTER_S", 10, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 

@@ -12,6 +12,10 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+handler400 = "controlplane.errors.bad_request"
+handler404 = "controlplane.errors.page_not_found"
+handler500 = "controlplane.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
