@@ -6,9 +6,10 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from apps.approvals.models import SwapApproval
+from apps.common.schemas import InSchema
 
 
-class RolloutIn(Schema):
+class RolloutIn(InSchema):
     """How the candidate takes over once approved; what is not given keeps its default (or, approving a
     requested candidate, the value requested)."""
 
@@ -24,7 +25,7 @@ class RolloutIn(Schema):
         return self.model_dump(exclude_none=True)
 
 
-class ApprovalIn(Schema):
+class ApprovalIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     evaluation: UUID = Field(description="The evaluation of the candidate decided on")
@@ -69,7 +70,7 @@ class ApprovalOut(Schema):
         return obj.revokes_id
 
 
-class ApprovalFilterIn(Schema):
+class ApprovalFilterIn(InSchema):
     cluster: UUID | None = Field(None, description="Only this task's decisions")
     evaluation: UUID | None = Field(None, description="Only the decisions on this evaluation")
     cursor: str | None = Field(None, description="next_cursor from the previous page")

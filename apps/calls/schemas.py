@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from apps.common.ids import as_uuid
-from apps.common.schemas import FieldErrorOut, Instant
+from apps.common.schemas import FieldErrorOut, InSchema, Instant
 
 
 class RejectedOut(Schema):
@@ -24,7 +24,7 @@ class IngestOut(Schema):
     ignored_fields: list[str] = Field(description="Unknown top-level record fields that were not stored")
 
 
-class CallFilterIn(Schema):
+class CallFilterIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     agent: str = ""

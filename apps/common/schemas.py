@@ -1,10 +1,10 @@
 """The API's one error shape, and input types, shared by every router."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, field_validator
 from pydantic_core import PydanticCustomError
 
 MAX_UTC_OFFSET = timedelta(hours=18)
@@ -26,6 +26,28 @@ def _instant(value: datetime) -> datetime:
 
 
 Instant = Annotated[datetime, AfterValidator(_instant)]
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class InSchema(Schema):
+    """The base of every input schema: a NUL character in any string, however deep, is refused with the field
+    named (Postgres stores none, in text or in jsonb, and refuses even to compare one)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _holds_nul(value):
+            raise PydanticCustomError("nul_character", "must not contain a NUL character (\\u0000)")
+        return value
 
 
 class FieldErrorOut(Schema):

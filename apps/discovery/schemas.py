@@ -5,10 +5,10 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-from apps.common.schemas import MAX_DB_INT, Instant
+from apps.common.schemas import MAX_DB_INT, InSchema, Instant
 
 
-class DiscoveryRunIn(Schema):
+class DiscoveryRunIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     since: Instant | None = Field(None, description="Only calls at or after this time (ISO 8601)")
@@ -42,7 +42,7 @@ class DiscoveryRunOut(Schema):
     changes: dict[str, object] = Field(description="What changed against the tasks before this run")
 
 
-class ClusterFilterIn(Schema):
+class ClusterFilterIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["active", "merged", "split", "retired", "all"] = Field(

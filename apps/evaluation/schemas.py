@@ -7,10 +7,11 @@ from ninja import Schema
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from apps.common.schemas import InSchema
 from apps.evaluation.models import Evaluation, EvaluationResult
 
 
-class EndpointIn(Schema):
+class EndpointIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, description="Unique in the project")
@@ -54,7 +55,7 @@ class EndpointListOut(Schema):
     items: list[EndpointOut]
 
 
-class TaskScoringIn(Schema):
+class TaskScoringIn(InSchema):
     """Every setting at once: one left out goes back to its default."""
 
     model_config = ConfigDict(extra="forbid")
@@ -87,7 +88,7 @@ class TaskScoringOut(Schema):
     updated_at: datetime | None = Field(description="When it was last set; null: never, all defaults")
 
 
-class CandidateIn(Schema):
+class CandidateIn(InSchema):
     """Exactly one of: an endpoint, a training run, or a base model with its number of shots."""
 
     model_config = ConfigDict(extra="forbid")
@@ -113,7 +114,7 @@ class CandidateIn(Schema):
         return self
 
 
-class EvaluationIn(Schema):
+class EvaluationIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     cluster: UUID = Field(description="The task's id")
@@ -226,7 +227,7 @@ class EvaluationOut(Schema):
         }
 
 
-class EvaluationFilterIn(Schema):
+class EvaluationFilterIn(InSchema):
     cluster: UUID | None = Field(None, description="Only this task's evaluations")
     cursor: str | None = Field(None, description="next_cursor from the previous page")
     limit: int = Field(50, ge=1, le=200)
@@ -237,7 +238,7 @@ class EvaluationPageOut(Schema):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
-class ResultFilterIn(Schema):
+class ResultFilterIn(InSchema):
     agree: bool | None = Field(None, description="true: only calls that agree; false: only those that do not")
     cursor: str | None = Field(None, description="next_cursor from the previous page")
     limit: int = Field(50, ge=1, le=200)

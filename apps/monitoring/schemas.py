@@ -5,11 +5,11 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
-from apps.common.schemas import Instant
+from apps.common.schemas import InSchema, Instant
 from apps.monitoring.selectors import Bucket, Counts, TaskOffload
 
 
-class OffloadFilterIn(Schema):
+class OffloadFilterIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     since: Instant | None = Field(None, description="From this time (ISO 8601); default: 7 days before until")

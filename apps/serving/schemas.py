@@ -5,10 +5,11 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictInt
 
+from apps.common.schemas import InSchema
 from apps.serving.models import Deployment, RetrainProposal, ServingEvent
 
 
-class DeploymentIn(Schema):
+class DeploymentIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     approval: UUID = Field(description="The swap approval in force whose candidate is deployed")
@@ -22,7 +23,7 @@ class DeploymentIn(Schema):
     )
 
 
-class DeploymentPatchIn(Schema):
+class DeploymentPatchIn(InSchema):
     """What is not given stays as it is."""
 
     model_config = ConfigDict(extra="forbid")
@@ -34,7 +35,7 @@ class DeploymentPatchIn(Schema):
     )
 
 
-class DeploymentFilterIn(Schema):
+class DeploymentFilterIn(InSchema):
     active: bool | None = Field(None, description="true: only those not stopped; false: only the stopped")
 
 
@@ -85,7 +86,7 @@ class DeploymentListOut(Schema):
     items: list[DeploymentOut]
 
 
-class RollbackIn(Schema):
+class RollbackIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     to: Literal["previous", "llm"] = Field(
@@ -119,7 +120,7 @@ class EventListOut(Schema):
     items: list[EventOut]
 
 
-class EventFilterIn(Schema):
+class EventFilterIn(InSchema):
     kind: Literal["breaker_tripped", "reenabled", "rollback", "retrain_proposed"] | None = None
     task: UUID | None = Field(None, description="Only this task's events")
     limit: int = Field(100, ge=1, le=1000)
@@ -183,6 +184,6 @@ class RetrainProposalListOut(Schema):
     items: list[RetrainProposalOut]
 
 
-class RetrainFilterIn(Schema):
+class RetrainFilterIn(InSchema):
     task: UUID | None = Field(None, description="Only this task's")
     status: Literal["proposed", "running", "awaiting_approval", "dismissed", "failed"] | None = None

@@ -5,6 +5,7 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from apps.common.schemas import InSchema
 from apps.specialists.models import TrainingDataset, TrainingRun
 
 
@@ -62,7 +63,7 @@ class CandidateListOut(Schema):
     items: list[CandidateOut]
 
 
-class DatasetIn(Schema):
+class DatasetIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     cluster: UUID = Field(description="The task's id")
@@ -119,7 +120,7 @@ class DatasetOut(Schema):
         return {"train": obj.train_count, "val": obj.val_count, "test": obj.test_count}
 
 
-class TrainingRunIn(Schema):
+class TrainingRunIn(InSchema):
     model_config = ConfigDict(extra="forbid")
 
     dataset: UUID = Field(description="The dataset to train on (its kind decides LoRA or classifier)")

@@ -117,6 +117,7 @@ def test_another_projects_calls_are_not_listed(api_client: Client, other_project
         ({"status": "maybe"}, "status"),
         ({"cursor": "!!!"}, "cursor"),
         ({"cluster": "T1"}, "cluster"),
+        ({"agent": "support\x00bot"}, "agent"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(api_client: Client, params: dict[str, Any], field: str) -> None:

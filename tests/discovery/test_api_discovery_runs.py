@@ -70,6 +70,7 @@ def test_another_project_running_discovery_does_not_block_this_one(api_client: C
         ({"since": "2026-03-08T00:00:00Z", "until": "2026-03-01T00:00:00Z"}, "until"),
         ({"agents": "support-bot"}, "agents"),
         ({"clusters": 3}, "clusters"),
+        ({"agents": ["support\x00bot"]}, "agents"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(api_client: Client, body: dict[str, Any], field: str) -> None:
