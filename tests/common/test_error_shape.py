@@ -14,6 +14,7 @@ from django.test import Client
 
 from apps.evaluation import selectors as evaluation_selectors
 from apps.projects import selectors as project_selectors
+from controlplane.api import api
 
 SECRET = "a secret detail of the crash"
 
@@ -141,3 +142,18 @@ def test_a_database_outage_is_503_with_retry_after_everywhere(
         assert_html(response, 503, "briefly unavailable")
         assert response["Retry-After"] == "7"
     assert api.get("/api/v1/endpoints").status_code == 200
+
+
+def test_every_operation_documents_its_error_answers_in_the_error_shape() -> None:
+    schema = api.get_openapi_schema()
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    assert set(schema["components"]["schemas"]["ErrorOut"]["required"]) == {"code", "message"}
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            documented = operation["responses"]
+            expected = {"400", "422", "429", "503"} | ({"401", "403"} if operation.get("security") else set())
+            expected |= {"404"} if "{" in path else set()
+            expected |= {"409"} if method != "get" else set()
+            assert expected <= set(documented), (method, path)
+            for status in expected:
+                assert documented[status]["content"]["application/json"]["schema"] == error, (method, path, status)
