@@ -124,7 +124,7 @@ class EvaluationIn(InSchema):
     )
 
 
-class CandidateOut(Schema):
+class EvaluationCandidateOut(Schema):
     kind: str = Field(description="endpoint, training_run or base_model")
     endpoint: UUID | None
     training_run: UUID | None
@@ -155,7 +155,7 @@ class CostOut(Schema):
 class EvaluationOut(Schema):
     id: UUID
     cluster: UUID
-    candidate: CandidateOut
+    candidate: EvaluationCandidateOut
     kind: str = Field(description="The output kind scored: label, json, tool_calls, sql, code or text")
     status: str = Field(description="queued, running, succeeded, failed or cancelled")
     stage: str

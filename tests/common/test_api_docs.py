@@ -1,9 +1,12 @@
 """/api/docs works offline: Swagger UI's scripts and styles come from this server, not a CDN."""
 
+import importlib
 import re
+from pathlib import Path
 
 from django.contrib.staticfiles import finders
 from django.test import Client
+from ninja import Schema
 
 ASSET = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)["']""", re.I)
 
@@ -31,3 +34,17 @@ def test_api_docs_point_swagger_ui_at_the_local_schema(client: Client) -> None:
     assert '"url": "/api/openapi.json"' in page
     assert '"validatorUrl": null' in page  # no badge fetched from validator.swagger.io
     assert client.get("/api/openapi.json").status_code == 200
+
+
+def test_no_two_api_schemas_share_a_name() -> None:
+    """The OpenAPI schema names each component by its class: a second class of the same name replaces the first,
+    and the operations using the first are documented with the wrong shape."""
+    root = Path(__file__).resolve().parents[2]
+    by_name: dict[str, set[str]] = {}
+    for path in sorted(root.glob("apps/*/schemas*.py")):
+        module = importlib.import_module(".".join(path.relative_to(root).with_suffix("").parts))
+        for name, value in vars(module).items():
+            if isinstance(value, type) and issubclass(value, Schema) and value.__module__ == module.__name__:
+                by_name.setdefault(name, set()).add(module.__name__)
+    assert len(by_name) > 50
+    assert {name: modules for name, modules in by_name.items() if len(modules) > 1} == {}
