@@ -1,46 +1,23 @@
 """Schemathesis over the API's own OpenAPI schema, in-process through the WSGI application: for every operation a
-fixed-seed batch of valid and invalid requests, sent with a key holding every scope, gets no 5xx, only the
-statuses the operation documents, and bodies that fit the documented schemas. bench/fuzz_api.py runs it longer."""
+fixed-seed batch of valid and invalid requests (and, for an operation on an object, requests naming a real one),
+sent with a key holding every scope, gets no 5xx, only the statuses the operation documents, and bodies that fit
+the documented schemas. bench/fuzz_api.py runs the same for longer."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import schemathesis
-from django.core.signals import request_finished, request_started
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
-from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from apps.projects.models import ApiKeyScope, Project
-from apps.projects.services import api_key_create
-from controlplane.api import api
+from apps.projects.models import Project
+from tests.api_fuzz import CHECKS, fuzz_project, in_process, load_schema, requests
 
 SEED = 20261130
 # 41 operations x 40 requests: about two minutes on two busy cores.
 MAX_EXAMPLES = 40
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 
-SCHEMA = schemathesis.openapi.from_dict(api.get_openapi_schema())
-SCHEMA.app = get_wsgi_application()
+SCHEMA = load_schema()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-
-
-@pytest.fixture
-def in_process() -> Iterator[None]:
-    """Requests share the test's connection and transaction, as with Django's test client: the WSGI handler must
-    not close the connection at each request's end."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
 
 
 def test_every_operation_is_fuzzed() -> None:
@@ -49,13 +26,9 @@ def test_every_operation_is_fuzzed() -> None:
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
-def test_operation_answers_documented_statuses_and_shapes_and_no_server_error(
-    operation: Any, project: Project, in_process: None
-) -> None:
-    _, secret = api_key_create(project=project, name="fuzz", scopes=list(ApiKeyScope.values), operator=True)
-    headers = {"Authorization": f"Bearer {secret}"}
+def test_operation_answers_documented_statuses_and_shapes_and_no_server_error(operation: Any, project: Project) -> None:
+    headers, ids = fuzz_project(project)
     sent = []
-    cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
 
     @seed(SEED)
     @settings(
@@ -65,7 +38,7 @@ def test_operation_answers_documented_statuses_and_shapes_and_no_server_error(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=cases)
+    @given(case=requests(operation, ids))
     def run(case: Any) -> None:
         savepoint = transaction.savepoint()  # each request starts from the same database
         try:
@@ -74,5 +47,6 @@ def test_operation_answers_documented_statuses_and_shapes_and_no_server_error(
             transaction.savepoint_rollback(savepoint)
         sent.append(case)
 
-    run()
+    with in_process():
+        run()
     assert sent
