@@ -3,7 +3,8 @@
 import logging
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
@@ -148,11 +149,15 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(Exception)
 def unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
-    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413, a database outage 503 with Retry-After; anything else is a
-    bug: logged with its traceback, answered 500 without it."""
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413, a database outage 503 with Retry-After, Django's own
+    client errors keep their status; anything else is a bug: logged with its traceback, answered 500 without it."""
     if isinstance(exc, RequestDataTooBig):
         message = outer_errors.too_large_message()
         return _error(request, 413, "too_large", message, [{"field": "body", "message": "is too large"}])
+    if isinstance(exc, SuspiciousOperation):
+        return _error(request, 400, "bad_request", "The request could not be read")
+    if isinstance(exc, DjangoPermissionDenied):
+        return _error(request, 403, "forbidden", str(exc) or "Not allowed")
     if isinstance(exc, outer_errors.DB_OUTAGE):
         logger.error("Database unreachable answering %s %s: %s", request.method, request.path, exc)
         return outer_errors.db_outage(api=True)

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.db import connection
 from django.test import Client
 
@@ -86,6 +87,17 @@ def test_a_crash_in_an_api_handler_is_500_json_without_the_traceback(
     assert body["code"] == "server_error"
     assert SECRET.encode() not in response.content and b"Traceback" not in response.content
     assert any(record.exc_info and SECRET in str(record.exc_info[1]) for record in caplog.records)
+
+
+@pytest.mark.parametrize(("error", "status"), [(PermissionDenied("no"), 403), (SuspiciousOperation("odd"), 400)])
+def test_djangos_own_client_errors_in_an_api_handler_keep_their_status(
+    api_client: Client, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int
+) -> None:
+    def fail(**kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(evaluation_selectors, "endpoint_list", fail)
+    assert_error_shape(api_client.get("/api/v1/endpoints"), status)
 
 
 def test_a_crash_in_a_page_is_the_html_500_page(
