@@ -2,12 +2,16 @@
 up that runs whatever happened (servers first, then the data stores, then their folders)."""
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 
-from tests.faults.procs import ROOT
+from tests.evaluation.fake_openai import FakeOpenAI, Reply, completion
+from tests.faults.procs import ROOT, PrivateRedis, Tally, manage, post_retrying, scratch_dir
 
 # Each test here finishes in well under this; a hung restart fails the test instead of the CI run.
 FAULT_TIMEOUT_S = 240
@@ -35,3 +39,82 @@ def cleanup() -> Iterator[Callable[[Callable[[], Any]], None]]:
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+def database_url() -> str:
+    """pytest-django's test database, for the product's processes the test starts (data a test writes must
+    be committed for them to see it: transactional_db)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    return f"postgresql://{database['USER'] or 'postgres'}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+
+
+@pytest.fixture
+def private_redis(cleanup: Callable[[Callable[[], Any]], None]) -> PrivateRedis:
+    redis = PrivateRedis(scratch_dir("redis"))
+    cleanup(redis.cleanup)
+    redis.start()
+    return redis
+
+
+def answer_of(body: dict[str, Any]) -> str:
+    return f"answer to {body['messages'][-1]['content']}"
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    """The upstream LLM: a fake OpenAI server that answers each call by its last message, a little slowly (so
+    that calls are in flight when a fault strikes)."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        time.sleep(0.01)
+        return completion({"content": answer_of(body)})
+
+    with FakeOpenAI(respond) as fake:
+        yield fake
+
+
+@pytest.fixture
+def gateway_key(transactional_db: None, llm: FakeOpenAI) -> str:
+    """A project whose upstream LLM is `llm`, with the pattern-only curation policy (fast ingest of the
+    gateway's log); returns an API key with the gateway scope."""
+    from apps.curation.selectors import curation_policy_get
+    from apps.evaluation.services import endpoint_create
+    from apps.projects.services import api_key_create, project_create
+
+    project = project_create(slug="faults")
+    endpoint_create(
+        project=project,
+        name="openai",
+        base_url=llm.base_url,
+        model="gpt-4o",
+        api_key="sk-up",
+        upstream=True,
+        models=["gpt-4o*"],
+    )
+    policy = curation_policy_get(project=project)
+    policy.ner_model_path = ""
+    policy.save()
+    return api_key_create(project=project, name="agent", scopes=["gateway"])[1]
+
+
+def chat(client: httpx.Client, url: str, *, secret: str, call_id: str, tally: Tally, deadline: float) -> httpx.Response:
+    """One chat completion through the gateway, retried until answered; the call's id is its Idempotency-Key."""
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"call {call_id}"}]}
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json", "Idempotency-Key": call_id}
+    return post_retrying(
+        client,
+        f"{url}/v1/chat/completions",
+        tally=tally,
+        deadline=deadline,
+        content=orjson.dumps(body),
+        headers=headers,
+    )
+
+
+def drain_gateway_log(env: dict[str, str]) -> int:
+    """The gateway's log (its Redis stream) ingested into the call log, as the worker's beat task does; the
+    number of calls stored."""
+    script = "from apps.serving.services import gateway_log_drain; print(gateway_log_drain(batches=10_000))"
+    return int(manage("shell", "-c", script, env=env).strip().splitlines()[-1])

@@ -24,6 +24,7 @@ The answers are server-neutral (Answer): views.py turns them into Django respons
 ASGI events."""
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -58,6 +59,11 @@ LLM, SPECIALIST, ESCALATED, SHADOW = "llm", "specialist", "escalated", "shadow"
 EMBEDDING = "embedding"  # how a task was found when its call site did not say
 NOT_HERE = "backend not available in this process"
 PASSED_HEADERS = ("retry-after", "x-request-id")
+# How long an answer waits for its call record to reach the log's stream; past it the record is left to finish
+# in the background (a Redis that hangs must not hang the gateway's answers).
+CAPTURE_WAIT_S = 1.0
+IDEMPOTENCY_KEY_LIMIT = 150
+STREAM_END = b"data: [DONE]"
 
 # The canary draw, in [0, 1): replaceable (a seeded random.Random().random) to make routing reproducible.
 draw: Callable[[], float] = random.Random().random
@@ -131,6 +137,7 @@ class Call:
     started: float
     timestamp: str
     agent: str
+    idempotency_key: str = ""
     task: str = "none"
     route: str = LLM
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -145,7 +152,7 @@ class Call:
         response: Any = completion if first_message(completion) is not None else message
         usage = completion.get("usage") if isinstance(completion, dict) else None
         record: dict[str, Any] = {
-            "id": f"gw-{uuid.uuid4()}",
+            "id": f"gw-{self.idempotency_key or uuid.uuid4()}",
             "agent": self.agent,
             "timestamp": self.timestamp,
             "request": self.body,
@@ -164,8 +171,23 @@ class Call:
         return record
 
     def log(self, record: dict[str, Any]) -> None:
+        """The record appended in the background: for records completed after the answer (shadow, production
+        sample, a stream that broke off), which a gateway killed in between loses."""
         metrics.observe(self.key.project_id, record)
         _in_background(asyncio.to_thread(log.append, self.key.project_id, record))
+
+    async def capture(self, record: dict[str, Any]) -> None:
+        """The record appended before its answer leaves (up to CAPTURE_WAIT_S): a gateway killed after
+        answering has already logged the call. Killed between the two, the client retries and the call is
+        logged again; with an Idempotency-Key the retry's record has the same id, so ingest keeps one."""
+        metrics.observe(self.key.project_id, record)
+        appended = asyncio.ensure_future(asyncio.to_thread(log.append, self.key.project_id, record))
+        _background.add(appended)
+        appended.add_done_callback(_background.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(appended), CAPTURE_WAIT_S)
+        except TimeoutError:
+            logger.warning("gateway: a call record is still being logged after %s s; answering", CAPTURE_WAIT_S)
 
 
 async def _ask_specialist(specialist: Specialist, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -288,10 +310,10 @@ async def _to_llm(call: Call, upstream: Endpoint, raw: bytes, shadow: Specialist
         streamed = response.status < 400 and "text/event-stream" in content_type
         body = b"" if streamed else await response.read()
     except TimeoutError:
-        call.log(call.record(None, status=504))
+        await call.capture(call.record(None, status=504))
         return call.headers(error(504, f"The upstream {upstream.name} did not answer in time.", kind="upstream_error"))
     except aiohttp.ClientError as exc:
-        call.log(call.record(None, status=502))
+        await call.capture(call.record(None, status=502))
         return call.headers(
             error(502, f"The upstream {upstream.name} is unreachable ({type(exc).__name__}).", kind="upstream_error")
         )
@@ -302,29 +324,36 @@ async def _to_llm(call: Call, upstream: Endpoint, raw: bytes, shadow: Specialist
         if shadow is not None and response.status < 400:
             _in_background(_shadow(call, shadow, first_message(completion), record))
         else:
-            call.log(record)
+            await call.capture(record)
         answer = Answer(response.status, content_type=content_type, body=body)
         return call.headers(_passed(response, answer))
 
+    def streamed_record(received: bytearray) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        message, finish_reason, usage = assemble_stream(bytes(received))
+        if message is not None:
+            message["finish_reason"] = finish_reason
+        return call.record({"usage": usage} if usage else None, message=message), message
+
     async def relay() -> AsyncIterator[bytes]:
-        received = bytearray()
+        received, captured = bytearray(), False
         try:
             async for chunk in response.content.iter_any():
                 received.extend(chunk)
+                if shadow is None and not captured and STREAM_END in received[-len(chunk) - len(STREAM_END) :]:
+                    captured = True  # logged before the agent sees the stream end, as an unstreamed answer is
+                    await call.capture(streamed_record(received)[0])
                 yield chunk
         except (TimeoutError, aiohttp.ClientError) as exc:  # the agent's connection is cut off as well
             logger.warning("gateway: the upstream stream broke off (%s)", type(exc).__name__)
             raise
         finally:
             response.release()
-            message, finish_reason, usage = assemble_stream(bytes(received))
-            if message is not None:
-                message["finish_reason"] = finish_reason
-            record = call.record({"usage": usage} if usage else None, message=message)
-            if shadow is not None and message is not None:
-                _in_background(_shadow(call, shadow, message, record))
-            else:
-                call.log(record)
+            if not captured:
+                record, message = streamed_record(received)
+                if shadow is not None and message is not None:
+                    _in_background(_shadow(call, shadow, message, record))
+                else:
+                    call.log(record)
 
     return call.headers(_passed(response, _streaming(relay(), content_type)))
 
@@ -416,7 +445,14 @@ async def chat_completions(headers: Headers, raw: bytes) -> Answer:
         return error(
             404, f"No upstream endpoint of this project serves the model {body['model']!r}.", code="model_not_found"
         )
-    call = Call(key=key, body=body, started=started, timestamp=timestamp, agent=_agent(headers))
+    call = Call(
+        key=key,
+        body=body,
+        started=started,
+        timestamp=timestamp,
+        agent=_agent(headers),
+        idempotency_key=_idempotency_key(headers),
+    )
     task_id, found_by = await _task_of(state, body)
     specialist = state.specialists.get(task_id) if task_id is not None else None
     if task_id is not None:
@@ -444,8 +480,17 @@ async def chat_completions(headers: Headers, raw: bytes) -> Answer:
     if message is not None and sampled:
         _in_background(_production(call, upstream, specialist, message, call.record(completion)))
     else:
-        call.log(call.record(completion))
+        await call.capture(call.record(completion))
     return call.headers(_specialist_response(call, completion))
+
+
+def _idempotency_key(headers: Headers) -> str:
+    """The client's Idempotency-Key (the same on each retry of one call), which names the call's record: a
+    long one by its hash, so the record's id stays within ingest's 200 characters."""
+    value = headers.get("idempotency-key", "").strip().replace("\x00", "")
+    if len(value) > IDEMPOTENCY_KEY_LIMIT:
+        value = "sha256-" + hashlib.sha256(value.encode()).hexdigest()
+    return value
 
 
 def _agent(headers: Headers) -> str:

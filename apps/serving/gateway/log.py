@@ -1,5 +1,6 @@
 """The gateway's call log: one record per call (the POST /api/v1/calls format, with the route in its
-metadata) appended to the Redis stream downshift:gateway:log, off the request path. The drain
+metadata) appended to the Redis stream downshift:gateway:log before the call's answer leaves (core.Call.capture;
+a shadow or sampled call's record, completed after its answer, is appended in the background). The drain
 (services.gateway_log_drain, a Celery beat task) reads it in batches through a consumer group, ingests each
 project's records (curation applies) and then acknowledges and deletes them: nothing of a call stays in
 Redis once stored, and the gateway itself never writes to Postgres."""
@@ -22,7 +23,7 @@ MAX_LEN = 100_000  # approximate: a drain that is down for long loses the oldest
 
 
 def append(project_id: Any, record: dict[str, Any]) -> None:
-    """Called off the request path (a thread); a Redis error loses the record, never the call."""
+    """Called in a thread; a Redis error loses the record, never the call."""
     try:
         redis_client().xadd(
             STREAM,
