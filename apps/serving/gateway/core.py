@@ -68,7 +68,8 @@ STREAM_END = b"data: [DONE]"
 # The canary draw, in [0, 1): replaceable (a seeded random.Random().random) to make routing reproducible.
 draw: Callable[[], float] = random.Random().random
 
-_background: set[asyncio.Task[None]] = set()
+_background: set[asyncio.Future[Any]] = set()
+_log_failed_at = -1e9  # when a call record last failed to reach the log
 # Calls per API key per minute, counted across processes in Redis without a round trip on the call's path.
 _per_key = throttle.SharedLimit("gateway-key")
 
@@ -179,14 +180,20 @@ class Call:
     async def capture(self, record: dict[str, Any]) -> None:
         """The record appended before its answer leaves (up to CAPTURE_WAIT_S): a gateway killed after
         answering has already logged the call. Killed between the two, the client retries and the call is
-        logged again; with an Idempotency-Key the retry's record has the same id, so ingest keeps one."""
+        logged again; with an Idempotency-Key the retry's record has the same id, so ingest keeps one. While
+        the log is failing (Redis down: the record is lost anyway) the answer does not wait for it."""
+        global _log_failed_at
         metrics.observe(self.key.project_id, record)
         appended = asyncio.ensure_future(asyncio.to_thread(log.append, self.key.project_id, record))
         _background.add(appended)
         appended.add_done_callback(_background.discard)
+        if time.monotonic() - _log_failed_at < CAPTURE_WAIT_S:
+            return
         try:
-            await asyncio.wait_for(asyncio.shield(appended), CAPTURE_WAIT_S)
+            if not await asyncio.wait_for(asyncio.shield(appended), CAPTURE_WAIT_S):
+                _log_failed_at = time.monotonic()
         except TimeoutError:
+            _log_failed_at = time.monotonic()
             logger.warning("gateway: a call record is still being logged after %s s; answering", CAPTURE_WAIT_S)
 
 

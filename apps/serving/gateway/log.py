@@ -22,8 +22,8 @@ GROUP = "ingest"
 MAX_LEN = 100_000  # approximate: a drain that is down for long loses the oldest records, not the gateway
 
 
-def append(project_id: Any, record: dict[str, Any]) -> None:
-    """Called in a thread; a Redis error loses the record, never the call."""
+def append(project_id: Any, record: dict[str, Any]) -> bool:
+    """Called in a thread; a Redis error loses the record (False), never the call."""
     try:
         redis_client().xadd(
             STREAM,
@@ -33,6 +33,8 @@ def append(project_id: Any, record: dict[str, Any]) -> None:
         )
     except redis.RedisError as exc:
         logger.warning("gateway: a call record was not logged (%s)", type(exc).__name__)
+        return False
+    return True
 
 
 def consumer_name() -> str:
