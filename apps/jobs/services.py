@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+import redis
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Q, QuerySet
@@ -216,7 +217,27 @@ def jobs_sweep(*, now: datetime | None = None) -> list[str]:
         for job in stale:
             if _sweep_one(job, kind):
                 changed.append(str(job.id))
+        _send_unsent(kind, cutoff)
     return changed
+
+
+def _send_unsent(kind: registry.JobKind, cutoff: datetime) -> None:
+    """Queued jobs older than `cutoff` whose message is not marked sent (the send failed, or Redis lost it
+    when it restarted) are sent again. Redis down: nothing to do until it answers."""
+    queued = list(_manager(kind.model).filter(status=JobStatus.QUEUED, created_at__lt=cutoff)[:500])
+    if not queued:
+        return
+    try:
+        marked = registry.sent_marked([str(job.id) for job in queued])
+    except redis.RedisError as exc:
+        logger.warning("sweep: cannot tell which queued %ss were sent (%s)", kind.label, exc)
+        return
+    for job, sent in zip(queued, marked, strict=True):
+        if not sent:
+            logger.warning(
+                "%s %s: its task was never sent or was lost by the broker; sending it again", kind.label, job.id
+            )
+            kind.enqueue(job)
 
 
 @transaction.atomic
