@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from apps.calls.models import ImportJob
 from apps.curation.models import RescanJob
@@ -100,3 +101,38 @@ def test_the_sweep_runs_on_a_beat_every_heartbeat(settings: Any) -> None:
     entry = app.conf.beat_schedule["jobs-sweep"]
     assert entry["task"] == "jobs.sweep" and entry["schedule"] == float(settings.JOB_HEARTBEAT_S)
     assert "jobs.sweep" in app.tasks
+
+
+def queued(project: Project, *, age_s: float) -> ImportJob:
+    job = ImportJob.objects.create(project=project, filename="f.jsonl", path="/nowhere")
+    ImportJob.objects.filter(id=job.id).update(created_at=timezone.now() - timedelta(seconds=age_s))
+    return job
+
+
+def test_a_job_whose_task_cannot_be_sent_is_kept_queued_without_failing_the_caller(
+    project: Project, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = queued(project, age_s=0)
+    down = OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    with mock.patch("apps.calls.tasks.import_job_run_task.apply_async", side_effect=down) as apply_async:
+        with django_capture_on_commit_callbacks(execute=True):
+            jobs.job_enqueue(job=job)
+    apply_async.assert_called_once()
+    assert registry.sent_marked([str(job.id)]) == [False]
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+
+
+def test_a_queued_job_whose_task_was_never_sent_or_was_lost_is_sent_again_once(
+    project: Project, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    lost = queued(project, age_s=settings.JOB_STALE_S + 1)
+    young = queued(project, age_s=0)  # its send may be on its way
+    with mock.patch("apps.calls.tasks.import_job_run_task.apply_async") as apply_async:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert jobs.jobs_sweep() == []
+        apply_async.assert_called_once_with(args=[str(lost.id)])
+        assert registry.sent_marked([str(lost.id), str(young.id)]) == [True, False]
+        with django_capture_on_commit_callbacks(execute=True):
+            jobs.jobs_sweep()
+        apply_async.assert_called_once()  # marked sent: not again
