@@ -141,5 +141,6 @@ def test_a_postgres_restart_mid_ingest_loses_and_duplicates_no_call(
     )
     assert downtime[0] >= DOWN_S, "Postgres was never restarted"
     assert tally.retries > 0, "no batch met the restart: the test proved nothing"
+    assert "500" not in tally.by_reason, "the API failed a batch with a 500, not a 503 asking for a retry"
     assert totals["rejected"] == 0
     assert (stored, distinct, expected) == (CALLS, CALLS, CALLS)
