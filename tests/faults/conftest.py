@@ -2,8 +2,10 @@
 up that runs whatever happened (servers first, then the data stores, then their folders)."""
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,12 +44,28 @@ def cleanup() -> Iterator[Callable[[Callable[[], Any]], None]]:
 
 
 def database_url() -> str:
-    """pytest-django's test database, for the product's processes the test starts (data a test writes must
-    be committed for them to see it: transactional_db)."""
+    """pytest-django's test database as a libpq connection string (a socket folder as host works too), for the
+    product's processes the test starts: data a test writes must be committed for them to see it
+    (transactional_db)."""
     from django.conf import settings
+    from psycopg.conninfo import make_conninfo
 
     database = settings.DATABASES["default"]
-    return f"postgresql://{database['USER'] or 'postgres'}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    parts = {"dbname": database["NAME"], "user": database["USER"], "password": database["PASSWORD"]}
+    parts |= {"host": database["HOST"], "port": database["PORT"]}
+    return make_conninfo(**{name: str(value) for name, value in parts.items() if value})
+
+
+@pytest.fixture
+def scratch(cleanup: Callable[[Callable[[], Any]], None]) -> Callable[[str], Path]:
+    """A temporary folder (for servers' logs), removed after the test."""
+
+    def make(prefix: str) -> Path:
+        folder = scratch_dir(prefix)
+        cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+        return folder
+
+    return make
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ import redis
 from apps.calls.models import Call
 from apps.serving.gateway import log
 from tests.faults.conftest import FAULT_TIMEOUT_S, answer_of, chat, database_url, drain_gateway_log
-from tests.faults.procs import PrivateRedis, Tally, free_port, http_ok, scratch_dir, until, uvicorn
+from tests.faults.procs import PrivateRedis, Tally, free_port, http_ok, until, uvicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(FAULT_TIMEOUT_S)]
 
@@ -29,11 +30,12 @@ SUPERVISOR_DELAY_S = 0.5
 def test_a_gateway_killed_under_load_loses_no_answered_call_and_logs_none_twice(
     base_env: dict[str, str],
     cleanup: Callable[[Callable[[], Any]], None],
+    scratch: Callable[[str], Path],
     private_redis: PrivateRedis,
     gateway_key: str,
 ) -> None:
     env = base_env | {"DATABASE_URL": database_url(), "REDIS_URL": private_redis.url}
-    port, folder = free_port(), scratch_dir("gateway")
+    port, folder = free_port(), scratch("gateway")
     gateway = uvicorn(port, env=env, log_dir=folder)
     cleanup(lambda: gateway.stop())
     url = f"http://127.0.0.1:{port}"

@@ -5,11 +5,11 @@ call throughout (throttle counts fail open; a call answered while Redis is down 
 Redis stream) and recovers: its counts, its log and its pub/sub channel work again once Redis is back."""
 
 import io
-import shutil
 import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +26,7 @@ from apps.jobs.models import JobStatus
 from apps.projects.models import ApiKey, Project
 from apps.projects.services import api_key_revoke
 from tests.faults.conftest import FAULT_TIMEOUT_S, chat, database_url
-from tests.faults.procs import PrivateRedis, Tally, celery_worker, free_port, http_ok, scratch_dir, until, uvicorn
+from tests.faults.procs import PrivateRedis, Tally, celery_worker, free_port, http_ok, until, uvicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(FAULT_TIMEOUT_S)]
 
@@ -79,12 +79,12 @@ def _job(prefix: str, count: int) -> ImportJob:
 def test_a_redis_restart_strands_no_job_and_the_gateway_keeps_answering(
     base_env: dict[str, str],
     cleanup: Callable[[Callable[[], Any]], None],
+    scratch: Callable[[str], Path],
     private_redis: PrivateRedis,
     on_private_redis: None,
     gateway_key: str,
 ) -> None:
-    folder = scratch_dir("redis-run")
-    cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    folder = scratch("redis-run")
     env = base_env | {"DATABASE_URL": database_url(), "REDIS_URL": private_redis.url}
     env |= {"JOB_HEARTBEAT_S": "1", "JOB_STALE_S": "3", "GATEWAY_LOG_DRAIN_S": "1"}
     worker = celery_worker(env=env, log_dir=folder, folder=folder)
