@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.evaluation.fake_openai import FakeOpenAI, Reply, completion
+from tests.evaluation.fake_openai import FakeOpenAI, Reply, completion, streamed
 from tests.faults.procs import ROOT, PrivateRedis, Tally, manage, post_retrying, scratch_dir
 
 # Each test here finishes in well under this; a hung restart fails the test instead of the CI run.
@@ -80,6 +80,15 @@ def answer_of(body: dict[str, Any]) -> str:
     return f"answer to {body['messages'][-1]['content']}"
 
 
+def content_of(response: httpx.Response) -> str:
+    """The assistant's text in a chat completion, or in a whole stream of chunks (which must end in [DONE])."""
+    if not response.headers["content-type"].startswith("text/event-stream"):
+        return str(response.json()["choices"][0]["message"]["content"])
+    events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]", "the stream did not end"
+    return "".join(orjson.loads(event)["choices"][0]["delta"].get("content") or "" for event in events[:-1])
+
+
 @pytest.fixture
 def llm() -> Iterator[FakeOpenAI]:
     """The upstream LLM: a fake OpenAI server that answers each call by its last message, a little slowly (so
@@ -87,7 +96,8 @@ def llm() -> Iterator[FakeOpenAI]:
 
     def respond(body: dict[str, Any]) -> Reply:
         time.sleep(0.01)
-        return completion({"content": answer_of(body)})
+        message = {"content": answer_of(body)}
+        return streamed(message) if body.get("stream") else completion(message)
 
     with FakeOpenAI(respond) as fake:
         yield fake
@@ -117,9 +127,12 @@ def gateway_key(transactional_db: None, llm: FakeOpenAI) -> str:
     return api_key_create(project=project, name="agent", scopes=["gateway"])[1]
 
 
-def chat(client: httpx.Client, url: str, *, secret: str, call_id: str, tally: Tally, deadline: float) -> httpx.Response:
-    """One chat completion through the gateway, retried until answered; the call's id is its Idempotency-Key."""
-    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"call {call_id}"}]}
+def chat(
+    client: httpx.Client, url: str, *, secret: str, call_id: str, tally: Tally, deadline: float, stream: bool = False
+) -> httpx.Response:
+    """One chat completion through the gateway, retried until answered (a stream cut off is retried too, as
+    the whole of it is read); the call's id is its Idempotency-Key."""
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"call {call_id}"}], "stream": stream}
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json", "Idempotency-Key": call_id}
     return post_retrying(
         client,

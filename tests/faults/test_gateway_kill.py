@@ -1,8 +1,8 @@
-"""kill -9 of the gateway (uvicorn) under load, restarted at once as a supervisor would: a client that
-retries sees every call answered, and the call log (the gateway's Redis stream, drained into Postgres)
-holds each answered call exactly once. The gateway logs a call before its answer leaves (a kill after
-answering loses nothing); a call it logged but never answered is retried by the client under the same
-Idempotency-Key, so its second record has the same id and ingest keeps one."""
+"""kill -9 of the gateway (uvicorn) under load, plain and streamed calls, restarted at once as a supervisor
+would: a client that retries sees every call answered, and the call log (the gateway's Redis stream, drained
+into Postgres) holds each answered call exactly once. The gateway logs a call before its answer leaves (before
+a stream's end), so a kill after answering loses nothing; a call it logged but never answered is retried by
+the client under the same Idempotency-Key, so its second record has the same id and ingest keeps one."""
 
 import threading
 import time
@@ -17,7 +17,7 @@ import redis
 
 from apps.calls.models import Call
 from apps.serving.gateway import log
-from tests.faults.conftest import FAULT_TIMEOUT_S, answer_of, chat, database_url, drain_gateway_log
+from tests.faults.conftest import FAULT_TIMEOUT_S, answer_of, chat, content_of, database_url, drain_gateway_log
 from tests.faults.procs import PrivateRedis, Tally, free_port, http_ok, until, uvicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(FAULT_TIMEOUT_S)]
@@ -58,9 +58,10 @@ def test_a_gateway_killed_under_load_loses_no_answered_call_and_logs_none_twice(
 
     def one(i: int, client: httpx.Client) -> None:
         call_id = f"kill-{i:04d}"
-        response = chat(client, url, secret=gateway_key, call_id=call_id, tally=tally, deadline=deadline)
+        stream = i % 3 == 0
+        response = chat(client, url, secret=gateway_key, call_id=call_id, tally=tally, deadline=deadline, stream=stream)
         assert response.status_code == 200, response.text
-        content = response.json()["choices"][0]["message"]["content"]
+        content = content_of(response)
         assert content == answer_of({"messages": [{"content": f"call {call_id}"}]})
         with lock:
             answered[call_id] = content
@@ -79,9 +80,9 @@ def test_a_gateway_killed_under_load_loses_no_answered_call_and_logs_none_twice(
     logged = list(Call.objects.filter(client_id__startswith="gw-kill-").values_list("client_id", flat=True))
     lost = sorted(set(answered) - {client_id.removeprefix("gw-") for client_id in logged})
     print(
-        f"\ngateway kill -9: {CALLS} calls from {CLIENTS} clients, {tally.retries} retries {tally.by_reason}, "
-        f"gateway down {downtime[0]:.1f} s, {elapsed:.1f} s in all; {len(answered)} answered, {records} records "
-        f"logged ({records - CALLS} twice, kept once), {stored} stored, {len(lost)} lost, "
+        f"\ngateway kill -9: {CALLS} calls (a third streamed) from {CLIENTS} clients, {tally.retries} retries "
+        f"{tally.by_reason}, gateway down {downtime[0]:.1f} s, {elapsed:.1f} s in all; {len(answered)} answered, "
+        f"{records} records logged ({records - CALLS} twice, kept once), {stored} stored, {len(lost)} lost, "
         f"{len(logged) - len(set(logged))} duplicated"
     )
     assert downtime[0] > 0, "the gateway was never killed"

@@ -164,6 +164,8 @@ def test_a_redis_restart_strands_no_job_and_the_gateway_keeps_answering(
         what="the gateway to hear of the revoked key (pub/sub after the restart)",
     )
 
+    before = [f"gw-{call_id}" for call_id, _, when, _ in answered if when == "before"]
+    before_logged = Call.objects.filter(client_id__in=before).count()  # the rest went down with Redis, undrained
     resent = worker.log.read_text(errors="replace").count("sending it again")
     during = [(status, seconds) for _, status, when, seconds in answered if when == "down"]
     print(
@@ -173,7 +175,8 @@ def test_a_redis_restart_strands_no_job_and_the_gateway_keeps_answering(
         f"Redis was down (slowest "
         f"{max((s for _, s in during), default=0):.2f} s, median {statistics.median(s for _, s in during):.3f} s), "
         f"{tally.retries} retries {tally.by_reason}, "
-        f"{logged_after} calls after the restart logged, throttle counting again ({len(counted)} keys)"
+        f"{before_logged} of {len(before)} calls before the outage and {logged_after} after it logged, "
+        f"throttle counting again ({len(counted)} keys)"
     )
     for job, count in zip(ended, [RUNNING_CALLS, QUEUED_CALLS, QUEUED_CALLS], strict=True):
         assert job.status == JobStatus.SUCCEEDED, (job.filename, job.status, job.error)
