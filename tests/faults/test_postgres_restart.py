@@ -1,6 +1,7 @@
-"""Postgres restarts in the middle of a 20,000-call ingest through POST /api/v1/calls (gunicorn, as
-deployed), while a client keeps sending batches and retries what failed: afterwards the database holds
-every call exactly once (the calls' own ids make a retried batch's stored calls duplicates, never copies)."""
+"""Postgres crashes (stopped in immediate mode) and restarts in the middle of a 20,000-call ingest through
+POST /api/v1/calls (gunicorn, as deployed), while clients keep sending batches and retry what failed (the API
+answers 503 with Retry-After meanwhile): afterwards the database holds every call exactly once (the calls' own
+ids make a retried batch's stored calls duplicates, never copies)."""
 
 import random
 import threading
@@ -98,7 +99,7 @@ def test_a_postgres_restart_mid_ingest_loses_and_duplicates_no_call(
     def restart() -> None:
         until(lambda: acked[0] >= RESTART_AFTER_BATCHES, timeout=120, what="the first batches")
         down = time.monotonic()
-        postgres.stop("fast")  # the server ends every session; committed work stays
+        postgres.stop("immediate")  # as a crash: every session cut off, committed work recovered from the WAL
         time.sleep(DOWN_S)
         postgres.start()
         downtime[0] = time.monotonic() - down
