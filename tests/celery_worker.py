@@ -10,12 +10,15 @@ from django.db import connection
 
 
 def database_url() -> str:
-    db = connection.settings_dict
-    host = db["HOST"] or "localhost"
-    netloc = f"{db['USER']}:{db['PASSWORD']}@" if db["PASSWORD"] else f"{db['USER']}@"
-    if host.startswith("/"):
-        return f"postgresql://{netloc}/{db['NAME']}?host={host}"
-    return f"postgresql://{netloc}{host}:{db['PORT'] or 5432}/{db['NAME']}"
+    """pytest-django's test database as a libpq connection string (a socket folder as host works too), for the
+    product's processes a test starts: data a test writes must be committed for them to see it
+    (transactional_db)."""
+    from psycopg.conninfo import make_conninfo
+
+    database = connection.settings_dict
+    parts = {"dbname": database["NAME"], "user": database["USER"], "password": database["PASSWORD"]}
+    parts |= {"host": database["HOST"], "port": database["PORT"]}
+    return make_conninfo(**{name: str(value) for name, value in parts.items() if value})
 
 
 def start_worker(

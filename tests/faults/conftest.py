@@ -43,19 +43,6 @@ def cleanup() -> Iterator[Callable[[Callable[[], Any]], None]]:
         raise errors[0]
 
 
-def database_url() -> str:
-    """pytest-django's test database as a libpq connection string (a socket folder as host works too), for the
-    product's processes the test starts: data a test writes must be committed for them to see it
-    (transactional_db)."""
-    from django.conf import settings
-    from psycopg.conninfo import make_conninfo
-
-    database = settings.DATABASES["default"]
-    parts = {"dbname": database["NAME"], "user": database["USER"], "password": database["PASSWORD"]}
-    parts |= {"host": database["HOST"], "port": database["PORT"]}
-    return make_conninfo(**{name: str(value) for name, value in parts.items() if value})
-
-
 @pytest.fixture
 def scratch(cleanup: Callable[[Callable[[], Any]], None]) -> Callable[[str], Path]:
     """A temporary folder (for servers' logs), removed after the test."""

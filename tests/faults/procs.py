@@ -213,8 +213,8 @@ class PrivateRedis:
 
 def gunicorn(port: int, *, env: Mapping[str, str], log_dir: Path, workers: int = 2) -> Service:
     """The web server as bin/demo and docker-compose start it."""
-    command = [str(BIN / "gunicorn"), "controlplane.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    command += ["--threads", "4", "--timeout", "120", "--preload"]
+    command = [str(BIN / "gunicorn"), "--config", "controlplane/gunicorn.conf.py", "controlplane.wsgi"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     return Service("gunicorn", command, env=env, log_dir=log_dir)
 
 

@@ -17,7 +17,8 @@ import redis
 
 from apps.calls.models import Call
 from apps.serving.gateway import log
-from tests.faults.conftest import FAULT_TIMEOUT_S, answer_of, chat, content_of, database_url, drain_gateway_log
+from tests.celery_worker import database_url
+from tests.faults.conftest import FAULT_TIMEOUT_S, answer_of, chat, content_of, drain_gateway_log
 from tests.faults.procs import PrivateRedis, Tally, free_port, http_ok, until, uvicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(FAULT_TIMEOUT_S)]

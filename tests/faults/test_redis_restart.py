@@ -25,7 +25,8 @@ from apps.common.redis_client import redis_client
 from apps.jobs.models import JobStatus
 from apps.projects.models import ApiKey, Project
 from apps.projects.services import api_key_revoke
-from tests.faults.conftest import FAULT_TIMEOUT_S, chat, database_url
+from tests.celery_worker import database_url
+from tests.faults.conftest import FAULT_TIMEOUT_S, chat
 from tests.faults.procs import PrivateRedis, Tally, celery_worker, free_port, http_ok, until, uvicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(FAULT_TIMEOUT_S)]

@@ -4,13 +4,12 @@ keeps answering."""
 
 import http.client
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -21,14 +20,9 @@ from apps.projects.models import Project
 from apps.projects.services import api_key_create
 from tests.calls.test_ingest_budget import dense_pii, with_text
 from tests.celery_worker import database_url
+from tests.faults.procs import free_port, gunicorn, http_ok, until
 
 TIMEOUT_S = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _get(port: int, path: str, timeout: float = 5) -> int:
@@ -41,11 +35,14 @@ def _get(port: int, path: str, timeout: float = 5) -> int:
 
 
 @pytest.fixture
-def web(transactional_db: None, tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
-    env = {
-        **os.environ,
+def web(
+    transactional_db: None,
+    base_env: dict[str, str],
+    scratch: Callable[[str], Path],
+    cleanup: Callable[[Callable[[], Any]], None],
+) -> tuple[int, Path]:
+    port = free_port()
+    env = base_env | {
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "WEB_TIMEOUT_S": str(TIMEOUT_S),
@@ -53,31 +50,10 @@ def web(transactional_db: None, tmp_path: Path) -> Iterator[tuple[int, Path]]:
         "INGEST_MAX_CALL_TEXT_CHARS": "100000000",
         "INGEST_MAX_REQUEST_TEXT_CHARS": "100000000",
     }
-    command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "controlplane/gunicorn.conf.py"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "controlplane.wsgi"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, env=env, cwd=settings.BASE_DIR, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if _get(port, "/healthz") == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
-        yield port, log
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    server = gunicorn(port, env=env, log_dir=scratch("web"), workers=1).start()
+    cleanup(server.stop)
+    until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=120, what="gunicorn to answer")
+    return port, server.log
 
 
 def test_a_request_past_the_timeout_is_answered_503_and_the_server_keeps_answering(
