@@ -84,21 +84,14 @@ def fuzz_operation(
     operation: Any, *, headers: dict[str, str], ids: dict[str, str], examples: int, seed_value: int
 ) -> dict[str, Any]:
     from django.db import transaction
-    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from hypothesis import given
     from schemathesis.core.failures import FailureGroup
 
-    from tests.api_fuzz import CHECKS, requests
+    from tests.api_fuzz import CHECKS, fuzzing, requests
 
     found: dict[str, Any] = {"cases": 0, "failed": 0, "counts": Counter(), "first": None}
 
-    @seed(seed_value)
-    @settings(
-        max_examples=examples,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzzing(seed_value, examples)
     @given(case=requests(operation, ids))
     def run(case: Any) -> None:
         found["cases"] += 1

@@ -2,7 +2,7 @@
 project whose objects the requests can name, and each operation's requests."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -25,6 +26,23 @@ from controlplane.api import api
 from tests.approvals.factories import endpoint, evaluated, label_task
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
+
+
+def fuzzing(seed_value: int, examples: int) -> Callable[[Any], Any]:
+    """Hypothesis's settings for a fuzz run, above `@given`: a fixed seed, no example database (the same
+    requests each run), no deadline (a request's time is not what is tested), every health check off."""
+
+    def wrap(test: Any) -> Any:
+        configured = settings(
+            max_examples=examples,
+            database=None,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )(test)
+        return seed(seed_value)(configured)
+
+    return wrap
 
 
 def load_schema() -> Any:

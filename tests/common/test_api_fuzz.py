@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given
 
 from apps.projects.models import Project
-from tests.api_fuzz import CHECKS, fuzz_project, in_process, load_schema, requests
+from tests.api_fuzz import CHECKS, fuzz_project, fuzzing, in_process, load_schema, requests
 
 SEED = 20261130
 # 41 operations x 50 requests: 45 s on two quiet cores, 2 min 20 s on two busy ones (load 4).
@@ -30,14 +30,7 @@ def test_operation_answers_documented_statuses_and_shapes_and_no_server_error(op
     headers, ids = fuzz_project(project)
     sent = []
 
-    @seed(SEED)
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzzing(SEED, MAX_EXAMPLES)
     @given(case=requests(operation, ids))
     def run(case: Any) -> None:
         savepoint = transaction.savepoint()  # each request starts from the same database

@@ -30,7 +30,10 @@ def test_a_5_mb_call_is_discovered_and_a_later_one_is_assigned(
     ingest: Callable[..., int],
     run_discovery: Callable[..., DiscoveryRun],
     sample_records: list[dict[str, Any]],
+    settings: Any,
 ) -> None:
+    # Over the default text budget: an installation that takes 5 MB calls raises it (tests/calls/test_huge_call.py).
+    settings.INGEST_MAX_CALL_TEXT_CHARS = settings.INGEST_MAX_REQUEST_TEXT_CHARS = 6 * MB
     review = next(r for r in sample_records if r["task"] == "sentiment_classification")
     assert ingest([padded(review, "huge-1")]) == 1
 

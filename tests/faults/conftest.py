@@ -95,19 +95,11 @@ def gateway_key(transactional_db: None, llm: FakeOpenAI) -> str:
     """A project whose upstream LLM is `llm`, with the pattern-only curation policy (fast ingest of the
     gateway's log); returns an API key with the gateway scope."""
     from apps.curation.selectors import curation_policy_get
-    from apps.evaluation.services import endpoint_create
     from apps.projects.services import api_key_create, project_create
+    from tests.serving.gateway import upstream_endpoint
 
     project = project_create(slug="faults")
-    endpoint_create(
-        project=project,
-        name="openai",
-        base_url=llm.base_url,
-        model="gpt-4o",
-        api_key="sk-up",
-        upstream=True,
-        models=["gpt-4o*"],
-    )
+    upstream_endpoint(project, llm.base_url)
     policy = curation_policy_get(project=project)
     policy.ner_model_path = ""
     policy.save()

@@ -19,7 +19,6 @@ from apps.calls.models import Call
 from apps.discovery.callsite import call_site
 from apps.discovery.models import TaskCluster
 from apps.evaluation.models import Evaluation, ModelEndpoint
-from apps.evaluation.services import endpoint_create
 from apps.jobs.models import JobStatus
 from apps.projects.models import Project
 from apps.projects.services import api_key_create
@@ -31,7 +30,7 @@ from apps.specialists.models import CatalogModel, SpecialistKind, TrainingDatase
 from tests.approvals.factories import endpoint, evaluated, label_task
 from tests.evaluation.fake_openai import FakeOpenAI, Reply, completion, streamed
 from tests.serving.fake_vllm import FakeVllm
-from tests.serving.gateway import GatewayServer
+from tests.serving.gateway import GatewayServer, upstream_endpoint
 
 
 @pytest.fixture(autouse=True)
@@ -133,15 +132,7 @@ def specialist() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def upstream(project: Project, llm: FakeOpenAI) -> ModelEndpoint:
-    return endpoint_create(
-        project=project,
-        name="openai",
-        base_url=llm.base_url,
-        model="gpt-4o",
-        api_key="sk-up",
-        upstream=True,
-        models=["gpt-4o*"],
-    )
+    return upstream_endpoint(project, llm.base_url)
 
 
 @pytest.fixture

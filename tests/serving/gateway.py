@@ -14,6 +14,9 @@ from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import connections
 
+from apps.evaluation.models import ModelEndpoint
+from apps.evaluation.services import endpoint_create
+from apps.projects.models import Project
 from apps.serving.gateway import log
 
 
@@ -58,3 +61,16 @@ def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
 
 def logged() -> int:
     return int(redis.Redis.from_url(settings.REDIS_URL).xlen(log.STREAM))
+
+
+def upstream_endpoint(project: Project, base_url: str) -> ModelEndpoint:
+    """The project's upstream LLM (the gateway's fallback for gpt-4o*), served at `base_url`."""
+    return endpoint_create(
+        project=project,
+        name="openai",
+        base_url=base_url,
+        model="gpt-4o",
+        api_key="sk-up",
+        upstream=True,
+        models=["gpt-4o*"],
+    )
