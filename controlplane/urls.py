@@ -34,5 +34,6 @@ urlpatterns = [
     path("p/<slug:slug>/tasks/<uuid:cluster_id>/deployment/", include("apps.serving.urls")),
     path("p/<slug:slug>/approvals/", include("apps.approvals.urls")),
     path("p/<slug:slug>/specialists/", include("apps.specialists.urls")),
+    path("p/<slug:slug>/jobs/", include("apps.jobs.urls")),
     path("workers/", include("apps.fleet.urls")),
 ]

@@ -1,5 +1,6 @@
 """Reads across every job kind."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.apps import apps
@@ -8,6 +9,7 @@ from django.db.models.functions import Extract
 
 from apps.jobs import registry
 from apps.jobs.models import TERMINAL_STATUSES, Job, JobStatus
+from apps.projects.models import Project
 
 
 def job_running_on(*, worker: str) -> tuple[str, Job] | None:
@@ -22,6 +24,36 @@ def job_running_on(*, worker: str) -> tuple[str, Job] | None:
         if job is not None:
             found.append((kind.label, job))
     return max(found, key=lambda item: item[1].started_at or item[1].created_at) if found else None
+
+
+@dataclass(frozen=True)
+class ProjectJob:
+    kind: str  # the kind's label, e.g. "training run"
+    job: Job
+
+    @property
+    def node(self) -> str:
+        """The Celery worker (its node name, e.g. celery@gpu-1) that ran or runs the job; "" before one took it."""
+        return self.job.worker.split(":", 1)[0]
+
+
+def _has_project(model: type[Job]) -> bool:
+    return any(f.name == "project" for f in model._meta.get_fields())
+
+
+def project_job_list(*, project: Project, limit: int = 50) -> list[ProjectJob]:
+    """A project's newest jobs of every kind, newest first: what its members see of the workers' work (the fleet
+    itself is the installation's, for staff)."""
+    kinds = [kind for kind in registry.kinds() if _has_project(kind.model)]  # re-pricing is the installation's
+    found = [
+        ProjectJob(kind.label, job)
+        for kind in kinds
+        for job in kind.model._default_manager.filter(project=project)
+        .select_related("created_by")
+        .order_by("-created_at")[:limit]
+    ]
+    found.sort(key=lambda item: item.job.created_at, reverse=True)
+    return found[:limit]
 
 
 def job_durations_finished(*, since: datetime) -> list[tuple[str, str, float]]:

@@ -79,6 +79,7 @@ PAGE_RULES: dict[str, dict[str, frozenset[str]]] = {
     "curation:rescan_start": {"POST": OWNER},
     "curation:rescan_detail": {"GET": VIEW},
     "curation:rescan_cancel": {"POST": OWNER},
+    "jobs:list": {"GET": VIEW},
     "discovery:tasks": {"GET": VIEW},
     "discovery:run_start": {"POST": ENGINEER},
     "discovery:map": {"GET": VIEW},
