@@ -47,6 +47,7 @@ def test_a_member_sees_the_projects_jobs_with_progress_and_worker(
     assert "other-host" not in html  # another project's jobs never show
     assert 'hx-trigger="every 2s"' in html  # a job is running: the table polls
     assert 'href="/p/acme/jobs/" aria-current="page"' in html
+    assert html.count('aria-current="page"') == 1  # Calls' list is named "list" too: not marked
 
 
 def test_an_upload_links_to_its_page_only_for_those_who_may_upload(
