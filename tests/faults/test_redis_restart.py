@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import kombu.pools
 import orjson
 import pytest
 import redis
@@ -41,8 +42,9 @@ def on_private_redis(private_redis: PrivateRedis, settings: Any) -> Iterator[Non
     from controlplane.celery import app
 
     def point_at(url: str) -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps its connection pools in a registry keyed by the broker: closing only the app's pool left a
+        # closed one there, handed back to every later test of this process ("Acquire on closed pool").
+        kombu.pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
         app.conf.broker_url = url
